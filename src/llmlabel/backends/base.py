@@ -1,0 +1,98 @@
+"""The one async protocol every LLM backend speaks, and the profile that configures it.
+
+Backends translate neutral `Message`s into SDK calls and SDK errors into
+`BackendError`s; they know nothing of Redis or tasks. Retries are not here: the
+single retry layer is `llmlabel.backends.retry`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from llmlabel.domain import Completion, Message, Usage
+
+__all__ = ["Backend", "BackendProfile", "Pricing"]
+
+BackendName = Literal["openai", "anthropic", "local"]
+
+
+class Pricing(BaseModel):
+    """USD per million tokens; zero for local models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    cached_input_per_mtok: float | None = None
+
+    def cost(self, usage: Usage) -> float:
+        cached_rate = self.cached_input_per_mtok
+        if cached_rate is None:
+            cached_rate = self.input_per_mtok
+        fresh = max(0, usage.prompt_tokens - usage.cached_tokens)
+        total = (
+            fresh * self.input_per_mtok
+            + usage.cached_tokens * cached_rate
+            + usage.completion_tokens * self.output_per_mtok
+        )
+        return round(total / 1_000_000, 10)
+
+
+class BackendProfile(BaseModel):
+    """Everything needed to build and limit one backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    backend: BackendName = "local"
+    model: str = ""
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    pricing: Pricing = Field(default_factory=Pricing)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    # None: the backend's own default (openai: uses `n`; others: parallel single calls).
+    supports_n: bool | None = None
+    # Shared across all workers through Redis; 0 = unlimited.
+    requests_per_minute: int = Field(0, ge=0)
+    tokens_per_minute: int = Field(0, ge=0)
+    # Backend-specific extras (local: model_path, n_ctx, n_threads; openai: strict schema).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Backend(ABC):
+    """An LLM that can draw n structured samples for one list of messages."""
+
+    def __init__(self, profile: BackendProfile) -> None:
+        self.profile = profile
+
+    @property
+    def name(self) -> str:
+        return self.profile.backend
+
+    @property
+    def model(self) -> str:
+        return self.profile.model
+
+    @abstractmethod
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any],
+        *,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+    ) -> Completion:
+        """One provider round trip returning n choices that should fill `schema`.
+
+        Raises RateLimitedError / RetryableBackendError for transient failures and
+        PermanentBackendError for the rest; never retries by itself.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections."""

@@ -1,0 +1,40 @@
+"""The `llmlabel` command: thin wiring of the core and the service."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llmlabel.errors import LlmlabelError
+
+app = typer.Typer(
+    name="llmlabel",
+    help="Label data with LLMs, measure how sure they are, and queue the rest for review.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Command modules add themselves to `app`; importing here keeps `import llmlabel.cli` cheap.
+    from llmlabel.cli import export, labeling, service  # noqa: F401
+
+
+def main() -> None:
+    """Console entry point: run the app and turn llmlabel errors into one clean line."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except LlmlabelError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,144 @@
+"""The one exception hierarchy of llmlabel.
+
+Every error llmlabel raises on purpose derives from `LlmlabelError`; edges (CLI,
+HTTP API, worker) translate them into a message, a problem+json response or a
+failed item. Third-party errors are mapped at the boundary with `raise ... from`.
+
+    LlmlabelError
+    ├── ConfigError               bad settings, missing key or model file
+    ├── GuidelineError            a guideline/prompt file is malformed
+    │   ├── VersionConflictError  a used version name's content changed
+    │   └── UnknownVersionError   no such task version
+    ├── InputError                an input item does not fit its task
+    ├── LabelValidationError      a (human or LLM) label does not fit the label model
+    ├── SampleError               one LLM sample could not be parsed into a label
+    ├── BackendError              a provider call failed
+    │   ├── RetryableBackendError 429, 5xx, timeout, connection (retried)
+    │   │   └── RateLimitedError  429, carries retry_after
+    │   ├── PermanentBackendError other 4xx: fails at once
+    │   └── RetriesExhaustedError the retry budget ran out
+    ├── BudgetExceededError       a batch or team cost cap would be passed
+    └── StoreError                a Redis-side rule was broken
+        ├── NotFoundError         no such id (or not visible to this team)
+        ├── ConflictError         idempotency or state conflict
+        └── LeaseError            review lease expired or not yours
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BackendError",
+    "BudgetExceededError",
+    "ConfigError",
+    "ConflictError",
+    "GuidelineError",
+    "InputError",
+    "LabelValidationError",
+    "LeaseError",
+    "LlmlabelError",
+    "NotFoundError",
+    "PermanentBackendError",
+    "RateLimitedError",
+    "RetriesExhaustedError",
+    "RetryableBackendError",
+    "SampleError",
+    "StoreError",
+    "UnknownVersionError",
+    "VersionConflictError",
+]
+
+
+class LlmlabelError(Exception):
+    """Base of every llmlabel error; its message is shown to the user as is."""
+
+
+class ConfigError(LlmlabelError):
+    """Settings are missing or wrong (the message says which and how to fix it)."""
+
+
+class GuidelineError(LlmlabelError):
+    """A guideline or prompt file cannot be loaded."""
+
+
+class VersionConflictError(GuidelineError):
+    """A version name already used by labels now has different content."""
+
+
+class UnknownVersionError(GuidelineError):
+    """The task or version does not exist."""
+
+
+class InputError(LlmlabelError):
+    """An input item does not fit its task; `field` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.field = field
+        self.line = line
+
+
+class LabelValidationError(LlmlabelError):
+    """A label does not fit the task's label model; `errors` lists field problems."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class SampleError(LlmlabelError):
+    """One LLM sample could not be turned into a label (recorded, not raised past the task)."""
+
+
+class BackendError(LlmlabelError):
+    """A call to an LLM provider failed."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RetryableBackendError(BackendError):
+    """A transient provider failure: 429, 5xx, timeout or connection error."""
+
+
+class RateLimitedError(RetryableBackendError):
+    """The provider answered 429; `retry_after` is its hint in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message, status_code=429)
+        self.retry_after = retry_after
+
+
+class PermanentBackendError(BackendError):
+    """A provider error that retrying will not fix (bad request, auth, unknown model)."""
+
+
+class RetriesExhaustedError(BackendError):
+    """Transient failures went on past the retry budget."""
+
+    def __init__(self, message: str, *, attempts: int, last_error: BaseException | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+class BudgetExceededError(LlmlabelError):
+    """Spending more would pass a batch or team cost cap."""
+
+
+class StoreError(LlmlabelError):
+    """A storage rule was broken."""
+
+
+class NotFoundError(StoreError):
+    """No such object, or not visible to the caller's team."""
+
+
+class ConflictError(StoreError):
+    """The request conflicts with stored state (idempotency key reuse, wrong item state)."""
+
+
+class LeaseError(StoreError):
+    """A review lease is expired, unknown or held by someone else."""

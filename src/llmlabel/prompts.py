@@ -1,0 +1,64 @@
+"""The only place that renders prompt templates and guidelines into messages.
+
+Message order puts everything stable first (system: guideline + schema; then the
+few-shot turns) and the item last, so provider prompt caches serve the prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined, TemplateError, UndefinedError
+from pydantic import BaseModel
+
+from llmlabel.domain import Message
+from llmlabel.errors import GuidelineError
+from llmlabel.guidelines import Guideline, PromptTemplate
+from llmlabel.tasks.base import Task
+
+__all__ = ["render_messages"]
+
+_ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_ENV.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+
+
+def _render(source: str, variables: dict[str, Any], where: str) -> str:
+    try:
+        return _ENV.from_string(source).render(**variables).strip()
+    except UndefinedError as exc:
+        raise GuidelineError(f"prompt {where}: template variable missing: {exc.message}") from exc
+    except TemplateError as exc:
+        raise GuidelineError(f"prompt {where}: {exc}") from exc
+
+
+def _system_variables(task: Task, guideline: Guideline) -> dict[str, Any]:
+    return {
+        "guideline": guideline.text,
+        "labels": guideline.labels,
+        "label_descriptions": guideline.label_descriptions,
+        "options": guideline.options,
+        "schema": json.dumps(task.llm_schema(), ensure_ascii=False),
+    }
+
+
+def render_messages(
+    task: Task, prompt: PromptTemplate, item: BaseModel, variant: int
+) -> list[Message]:
+    """Messages for one item in one prompt variant: system, few-shot turns, then the item."""
+    guideline = task.guideline
+    where = f"{prompt.task}/{prompt.version}"
+    system_vars = _system_variables(task, guideline)
+    messages = [Message(role="system", content=_render(prompt.system, system_vars, where))]
+    for example in guideline.few_shot:
+        example_item = task.validate_input(example.input)
+        user_vars = {**system_vars, **task.prompt_variables(example_item, 0)}
+        messages.append(Message(role="user", content=_render(prompt.user, user_vars, where)))
+        messages.append(
+            Message(role="assistant", content=json.dumps(example.output, ensure_ascii=False))
+        )
+    # Everything so far is identical for every item of this version: mark it cacheable.
+    messages[-1] = messages[-1].model_copy(update={"cache": True})
+    user_vars = {**system_vars, **task.prompt_variables(item, variant)}
+    messages.append(Message(role="user", content=_render(prompt.user, user_vars, where)))
+    return messages

@@ -1,0 +1,110 @@
+"""Configuration from `LLMLABEL_`-prefixed environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmlabel.backends.base import BackendProfile, Pricing
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """All knobs of llmlabel. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LLMLABEL_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # -- storage ---------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis to use; unset: start an embedded redis-server under data_dir"
+    )
+    data_dir: Path = Field(Path("var"), description="Embedded Redis data, logs, version locks")
+
+    # -- backend profile ---------------------------------------------------------
+    backend: Literal["openai", "anthropic", "local"] | None = Field(
+        None, description="LLM backend; unset: openai/anthropic if their key is set, else local"
+    )
+    model: str | None = Field(None, description="Model name (local: a GGUF path or alias)")
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL")
+    api_key: SecretStr | None = Field(None, description="Provider API key")
+    price_input_per_mtok: float = 0.0
+    price_output_per_mtok: float = 0.0
+    requests_per_minute: int = Field(0, description="Shared request limit, 0 = none")
+    tokens_per_minute: int = Field(0, description="Shared token limit, 0 = none")
+    request_timeout_s: float = 120.0
+    max_retries: int = 6
+    supports_n: bool | None = None
+    local_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
+    local_ctx: int = Field(4096, description="llama.cpp context window")
+
+    # -- workers -----------------------------------------------------------------
+    worker_concurrency: int = Field(16, ge=1, description="LLM calls in flight per worker")
+    chunk_size: int = Field(32, ge=1, description="Items per queued job")
+    job_timeout_s: int = Field(1800, description="RQ job timeout")
+    labeling_lease_s: int = Field(
+        120, description="An item in 'labeling' longer than this is re-queued (dead worker)"
+    )
+
+    # -- review ------------------------------------------------------------------
+    review_lease_s: int = Field(600, ge=5, description="How long a claimed review item is held")
+
+    # -- API ---------------------------------------------------------------------
+    max_batch_items: int = Field(100_000, description="Items per batch, at most")
+    max_body_bytes: int = Field(64 * 1024 * 1024, description="Request body size, at most")
+    max_item_bytes: int = Field(256 * 1024, description="One item's JSON size, at most")
+
+    def profile(self) -> BackendProfile:
+        """The backend profile these settings describe, choosing a default backend."""
+        backend = self.backend
+        api_key = self.api_key
+        if backend is None:
+            if api_key is not None or os.environ.get("OPENAI_API_KEY"):
+                backend = "openai"
+            elif os.environ.get("ANTHROPIC_API_KEY"):
+                backend = "anthropic"
+            else:
+                backend = "local"
+        if api_key is None:
+            env_key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(backend)
+            if env_key and os.environ.get(env_key):
+                api_key = SecretStr(os.environ[env_key])
+        options: dict[str, object] = {"n_ctx": self.local_ctx}
+        if self.local_threads:
+            options["n_threads"] = self.local_threads
+        return BackendProfile(
+            backend=backend,
+            model=self.model or _DEFAULT_MODELS[backend],
+            base_url=self.base_url,
+            api_key=api_key,
+            pricing=Pricing(
+                input_per_mtok=self.price_input_per_mtok,
+                output_per_mtok=self.price_output_per_mtok,
+            ),
+            timeout_s=self.request_timeout_s,
+            max_retries=self.max_retries,
+            supports_n=self.supports_n,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            options=options,
+        )
+
+
+_DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "local": "default",
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings built once per process (tests build `Settings()` directly instead)."""
+    return Settings()
