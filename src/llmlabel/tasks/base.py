@@ -92,8 +92,12 @@ class Task(ABC):
         schema.setdefault("required", []).append(CONFIDENCE_FIELD)
         return schema
 
-    def variants(self, item: BaseModel, k: int) -> list[int]:
-        """Prompt variant for each of the next k samples (preference permutes; others use 0)."""
+    def variants(self, item: BaseModel, k: int, start: int = 0) -> list[int]:
+        """Prompt variant for samples start..start+k-1 (preference permutes; others use 0).
+
+        Variants depend only on the sample index, so rounds of adaptive sampling
+        stay balanced across permutations.
+        """
         return [0] * k
 
     @abstractmethod
