@@ -1,0 +1,210 @@
+"""`llmlabel label` and `llmlabel eval`: the labeling core in-process, no Redis needed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from llmlabel.cli import app
+from llmlabel.domain import LabelRecord, Route
+from llmlabel.errors import BackendError, InputError
+from llmlabel.evaluate import evaluate_records
+from llmlabel.labeler import Labeler, build_labeler
+from llmlabel.settings import Settings
+
+_err = Console(stderr=True)
+
+TaskOpt = Annotated[str, typer.Option("--task", "-t", help="Task type: ner, safety, preference, instruction, classification")]
+InOpt = Annotated[Path, typer.Option("--in", "-i", help="Input JSONL, one item per line with an `id`", exists=True, dir_okay=False)]
+BackendOpt = Annotated[str | None, typer.Option(help="openai | anthropic | local (default: from settings / keys present)")]
+ModelOpt = Annotated[str | None, typer.Option(help="Model name; for local: a GGUF path or an alias")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL")]
+GuidelineOpt = Annotated[str | None, typer.Option("--guideline-version", help="Default: latest on disk")]
+PromptOpt = Annotated[str | None, typer.Option("--prompt-version", help="Default: latest on disk")]
+ConcurrencyOpt = Annotated[int | None, typer.Option(help="Items labeled at once (default: LLMLABEL_WORKER_CONCURRENCY)")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N items")]
+FixedKOpt = Annotated[int | None, typer.Option("--fixed-k", help="Draw exactly K samples per item (no adaptive stopping)")]
+
+
+def read_items(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Items of a JSONL file; a bad line raises InputError naming the line."""
+    items: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise InputError(f"{path}:{line_no}: not UTF-8", line=line_no) from None
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{line_no}: invalid JSON: {exc.msg}", line=line_no) from None
+            if not isinstance(item, dict):
+                raise InputError(f"{path}:{line_no}: an item is a JSON object", line=line_no)
+            item_id = item.get("id")
+            if not isinstance(item_id, str) or not item_id:
+                raise InputError(f"{path}:{line_no}: field 'id' must be a non-empty string", field="id", line=line_no)
+            if item_id in seen:
+                raise InputError(f"{path}:{line_no}: id {item_id!r} repeats line {seen[item_id]}", field="id", line=line_no)
+            seen[item_id] = line_no
+            items.append(item)
+            if limit is not None and len(items) >= limit:
+                break
+    if not items:
+        raise InputError(f"{path}: no items")
+    return items
+
+
+def make_labeler(task: str, backend: str | None, model: str | None, base_url: str | None,
+                 guideline_version: str | None, prompt_version: str | None,
+                 fixed_k: int | None) -> tuple[Labeler, Settings]:
+    overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
+    settings = Settings(**overrides)
+    labeler = build_labeler(settings, task, guideline_version, prompt_version, fixed_k=fixed_k)
+    return labeler, settings
+
+
+def validate_all(labeler: Labeler, items: list[dict[str, Any]], path: Path) -> None:
+    """Check every item before spending a single call; names the first bad line and field."""
+    for line_no, item in enumerate(items, start=1):
+        try:
+            labeler.task.validate_input(item)
+        except InputError as exc:
+            raise InputError(f"{path}: item {line_no} (id {item['id']!r}): {exc}", field=exc.field, line=line_no) from exc
+
+
+def failed_record(labeler: Labeler, item_id: str, error: BaseException) -> LabelRecord:
+    return LabelRecord(
+        id=item_id, task=labeler.task.name, label=None, confidence=0.0, route=Route.REVIEW,
+        reason=f"failed: {error}", samples_used=0,
+        guideline_version=labeler.guideline.version, guideline_hash=labeler.guideline.content_hash,
+        prompt_version=labeler.prompt.version, prompt_hash=labeler.prompt.content_hash,
+        backend=labeler.backend.name, model=labeler.backend.model, error=str(error),
+    )
+
+
+async def label_all(labeler: Labeler, items: list[dict[str, Any]], concurrency: int,
+                    on_done: Callable[[dict[str, Any], LabelRecord], Awaitable[None] | None]) -> int:
+    """Label items with bounded concurrency and a progress bar; returns how many failed."""
+    gate = asyncio.Semaphore(concurrency)
+    failures = 0
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("review {task.fields[review]}"), TimeRemainingColumn())
+    with Progress(*columns, console=_err, transient=False) as progress:
+        bar = progress.add_task(f"labeling {labeler.task.name}", total=len(items), review=0)
+        reviews = 0
+
+        async def one(item: dict[str, Any]) -> None:
+            nonlocal failures, reviews
+            async with gate:
+                try:
+                    record = await labeler.label(item["id"], item)
+                except BackendError as exc:
+                    failures += 1
+                    record = failed_record(labeler, item["id"], exc)
+            reviews += record.route == Route.REVIEW
+            outcome = on_done(item, record)
+            if outcome is not None:
+                await outcome
+            progress.update(bar, advance=1, review=reviews)
+
+        try:
+            await asyncio.gather(*(one(item) for item in items))
+        finally:
+            await labeler.aclose()
+    return failures
+
+
+def output_line(item: dict[str, Any], record: LabelRecord) -> str:
+    row = record.model_dump(mode="json")
+    row["input"] = {k: v for k, v in item.items() if k != "id"}
+    return json.dumps(row, ensure_ascii=False)
+
+
+@app.command("label")
+def label_command(
+    task: TaskOpt,
+    in_path: InOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL ('-' for stdout)")] = Path("-"),
+    backend: BackendOpt = None, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    guideline_version: GuidelineOpt = None, prompt_version: PromptOpt = None,
+    concurrency: ConcurrencyOpt = None, limit: LimitOpt = None, fixed_k: FixedKOpt = None,
+) -> None:
+    """Label a JSONL file in-process and write one JSON line per item."""
+    items = read_items(in_path, limit)
+    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
+    validate_all(labeler, items, in_path)
+    sink: TextIO = sys.stdout if str(out) == "-" else out.open("w", encoding="utf-8")
+    try:
+        def write(item: dict[str, Any], record: LabelRecord) -> None:
+            sink.write(output_line(item, record) + "\n")
+            sink.flush()
+
+        failures = asyncio.run(label_all(labeler, items, concurrency or settings.worker_concurrency, write))
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+    _err.print(f"labeled {len(items) - failures} of {len(items)} items with {labeler.backend.model}"
+               + (f"; {failures} failed (see 'error' in the output)" if failures else ""))
+    if failures == len(items):
+        raise typer.Exit(1)
+
+
+@app.command("eval")
+def eval_command(
+    task: TaskOpt, in_path: InOpt,
+    backend: BackendOpt = None, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    guideline_version: GuidelineOpt = None, prompt_version: PromptOpt = None,
+    concurrency: ConcurrencyOpt = None, limit: LimitOpt = None, fixed_k: FixedKOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the labels as JSONL")] = None,
+) -> None:
+    """Label items that carry gold labels and report quality, review rate and confidence quality."""
+    items = read_items(in_path, limit)
+    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
+    validate_all(labeler, items, in_path)
+    golds = {item["id"]: labeler.task.gold_label(item) for item in items}
+    missing = [item_id for item_id, gold in golds.items() if gold is None]
+    if missing:
+        raise InputError(f"{in_path}: {len(missing)} item(s) carry no gold label, e.g. {missing[0]!r}")
+    records: list[LabelRecord] = []
+    sink = out.open("w", encoding="utf-8") if out else None
+
+    def keep(item: dict[str, Any], record: LabelRecord) -> None:
+        records.append(record)
+        if sink:
+            sink.write(output_line(item, record) + "\n")
+
+    try:
+        failures = asyncio.run(label_all(labeler, items, concurrency or settings.worker_concurrency, keep))
+    finally:
+        if sink:
+            sink.close()
+    pairs = [(record, golds[record.id]) for record in records if record.error is None]
+    report = evaluate_records(labeler.task, pairs, failed=failures)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(report.model_dump_json())
+        return
+    table = Table(title=f"{report.task}: {report.n} items, {report.model}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in report.quality.items():
+        table.add_row(f"quality.{name}", f"{value:.3f}")
+    table.add_row("review rate", f"{report.review_rate:.3f}")
+    for name, value in report.auroc.items():
+        share = report.errors_in_lowest_20pct.get(name)
+        table.add_row(f"AUROC {name}", "n/a" if value is None else f"{value:.3f}")
+        table.add_row(f"errors in lowest 20% ({name})", "n/a" if share is None else f"{share:.3f}")
+    table.add_row("samples per item", f"{report.samples_per_item:.2f}")
+    table.add_row("failed", str(report.failed))
+    Console().print(table)
