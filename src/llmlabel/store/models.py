@@ -1,0 +1,186 @@
+"""Pydantic models the store returns and accepts; the API serialises them as they are."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmlabel.domain import ItemState, Sample, Usage
+
+__all__ = [
+    "AuditEvent",
+    "BatchCreate",
+    "BatchInfo",
+    "CounterCheck",
+    "Decision",
+    "ItemView",
+    "Principal",
+    "ReapReport",
+    "ReviewClaim",
+    "Role",
+    "WorkItem",
+]
+
+
+class Role(StrEnum):
+    """What an API key may do; admin may do everything within its team."""
+
+    SUBMITTER = "submitter"
+    REVIEWER = "reviewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Principal(BaseModel):
+    """The authenticated caller: which key, which team, which role."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    team: str
+    role: Role
+    name: str | None = None
+
+
+class BatchCreate(BaseModel):
+    """A batch to store; the API validates the items against the task first."""
+
+    task: str
+    items: list[dict[str, Any]]
+    guideline_version: str | None = None
+    prompt_version: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = None
+
+
+class BatchInfo(BaseModel):
+    """A batch's progress: item counts by state, usage so far, overall state."""
+
+    id: str
+    team: str
+    task: str
+    guideline_version: str | None
+    prompt_version: str | None
+    created_at: float
+    total: int
+    # Every ItemState value is present (0 when no item is in it).
+    counts: dict[str, int]
+    # Items in a terminal state (auto_accepted, approved, fixed, rejected, failed).
+    done: int
+    progress: float
+    usage: Usage
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    callback_url: str | None = None
+    # "done" once every item is terminal; `labeled` turns true earlier, when no
+    # item is queued or labeling (the rest wait for reviewers).
+    state: Literal["running", "done"]
+    labeled: bool
+
+
+class ItemView(BaseModel):
+    """One item as stored: its input, current state and (once labeled) the label record."""
+
+    item_id: str
+    id: str
+    batch_id: str
+    task: str
+    state: ItemState
+    input: dict[str, Any]
+    label: dict[str, Any] | None = None
+    source: Literal["llm", "human"] | None = None
+    confidence: float | None = None
+    route_reason: str | None = None
+    samples: list[Sample] = Field(default_factory=list)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    guideline_version: str | None = None
+    prompt_version: str | None = None
+    model: str | None = None
+    backend: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = None
+    # Times labeling started for this item (a dead worker's attempt counts too).
+    attempts: int = 0
+    # Times a label record was written (1 after labeling; never more).
+    label_writes: int = 0
+    reviewer: str | None = None
+    review_comment: str | None = None
+    updated_at: float
+
+
+class ReviewClaim(BaseModel):
+    """A review item held by one reviewer until `lease_expires_at`."""
+
+    item_id: str
+    batch_id: str
+    task: str
+    id: str
+    input: dict[str, Any]
+    label: dict[str, Any] | None
+    samples: list[Sample] = Field(default_factory=list)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    confidence: float | None
+    reason: str | None
+    guideline_version: str | None
+    prompt_version: str | None
+    lease_token: str
+    lease_expires_at: str
+
+
+class Decision(StrEnum):
+    """A reviewer's verdict on a claimed item."""
+
+    APPROVE = "approve"
+    FIX = "fix"
+    REJECT = "reject"
+    SKIP = "skip"
+
+
+class AuditEvent(BaseModel):
+    """One audited action: who did what to which item or version, before and after."""
+
+    at: float
+    actor: str
+    action: str
+    item_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    comment: str | None = None
+
+
+class WorkItem(BaseModel):
+    """What a worker needs to label one item it has begun labeling."""
+
+    item_id: str
+    team: str
+    batch_id: str
+    task: str
+    id: str
+    input: dict[str, Any]
+    guideline_version: str | None
+    prompt_version: str | None
+    lease_token: str
+    attempts: int
+
+
+class ReapReport(BaseModel):
+    """What one housekeeping pass did."""
+
+    requeued: int = 0
+    failed: int = 0
+    review_released: int = 0
+    jobs_enqueued: int = 0
+
+
+class CounterCheck(BaseModel):
+    """Batch counters next to the counts recomputed from item states."""
+
+    counters: dict[str, int]
+    actual: dict[str, int]
+    usage_counted: Usage
+    usage_actual: Usage
+
+    @property
+    def ok(self) -> bool:
+        return self.counters == self.actual
