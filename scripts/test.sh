@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up everything, then run the whole test suite (unit + integration, real Redis,
+# real RQ workers, real uvicorn, the local model). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
