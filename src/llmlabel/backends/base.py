@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from llmlabel.backends.retry import RetryPolicy
 from llmlabel.domain import Completion, Message, Usage
 
 __all__ = ["Backend", "BackendProfile", "Pricing"]
@@ -67,8 +68,13 @@ class BackendProfile(BaseModel):
 class Backend(ABC):
     """An LLM that can draw n structured samples for one list of messages."""
 
+    # Whether one provider call can return n choices when the profile does not say.
+    default_supports_n: ClassVar[bool] = False
+
     def __init__(self, profile: BackendProfile) -> None:
         self.profile = profile
+        # Tests swap in a policy with a recording `sleep`; production keeps the default.
+        self.retry_policy = RetryPolicy()
 
     @property
     def name(self) -> str:
@@ -96,3 +102,27 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections."""
+
+    @property
+    def supports_n(self) -> bool:
+        """Whether one provider call is asked for all n choices."""
+        if self.profile.supports_n is not None:
+            return self.profile.supports_n
+        return self.default_supports_n
+
+    async def sample(
+        self,
+        messages: Sequence[Message],
+        schema: dict[str, Any],
+        *,
+        n: int,
+        temperature: float,
+        max_tokens: int,
+    ) -> Completion:
+        """Exactly n choices, every provider call retried, usage priced; what llmlabel calls."""
+        # Imported here because the sampling module needs this one (Pricing) at import time.
+        from llmlabel.backends.sampling import sample_completion
+
+        return await sample_completion(
+            self, messages, schema, n=n, temperature=temperature, max_tokens=max_tokens
+        )

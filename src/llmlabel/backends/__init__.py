@@ -1,0 +1,44 @@
+"""LLM backends: a registry from `BackendProfile.backend` to the class that speaks it.
+
+Backend modules are imported only when built, so a missing optional SDK (e.g.
+llama-cpp-python for "local") costs nothing until someone asks for it, and then
+fails with a message that says what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from llmlabel.backends.base import Backend, BackendProfile
+from llmlabel.errors import ConfigError
+
+__all__ = ["BACKENDS", "Backend", "BackendProfile", "build_backend"]
+
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "openai": ("llmlabel.backends.openai_backend", "OpenAIBackend", "pip install openai"),
+    "anthropic": (
+        "llmlabel.backends.anthropic_backend",
+        "AnthropicBackend",
+        "pip install anthropic",
+    ),
+    "local": ("llmlabel.backends.local", "LocalBackend", "pip install 'llmlabel[local]'"),
+}
+"""backend name -> (module, class, the install command for its SDK)."""
+
+
+def build_backend(profile: BackendProfile) -> Backend:
+    """The backend `profile.backend` names, configured by the profile."""
+    try:
+        module_name, class_name, install = BACKENDS[profile.backend]
+    except KeyError:
+        known = ", ".join(sorted(BACKENDS))
+        raise ConfigError(f"unknown backend {profile.backend!r}: use one of {known}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"the {profile.backend} backend needs a package that is not installed "
+            f"({exc.name}): {install}"
+        ) from exc
+    backend_class: type[Backend] = getattr(module, class_name)
+    return backend_class(profile)
