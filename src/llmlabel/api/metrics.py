@@ -1,0 +1,100 @@
+"""Prometheus metrics of the API process: HTTP requests, plus store gauges read at scrape time.
+
+Each app gets its own CollectorRegistry, so building several apps in one
+process (tests) never registers a metric twice. LLM call counters, latency,
+tokens and cost are recorded by the workers, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from llmlabel.domain import ItemState
+from llmlabel.errors import StoreError
+from llmlabel.store import Store
+
+__all__ = ["ApiMetrics", "MetricsMiddleware", "StoreCollector"]
+
+logger = logging.getLogger(__name__)
+
+
+class StoreCollector(Collector):
+    """Items by state and review queue depth, asked of the store at each scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        items = GaugeMetricFamily("llmlabel_items", "Items by state, all teams", labels=["state"])
+        queue = GaugeMetricFamily(
+            "llmlabel_review_queue_depth", "Items waiting for a reviewer, all teams"
+        )
+        try:
+            totals = self.store.state_totals()
+            depth = self.store.review_queue_depth(None)
+        except StoreError as exc:
+            # A scrape must not fail because Redis is down: /readyz reports that.
+            logger.warning("metrics.store_unavailable", extra={"error": str(exc)})
+            return []
+        for state in ItemState:
+            items.add_metric([state.value], float(totals.get(state.value, 0)))
+        queue.add_metric([], float(depth))
+        return [items, queue]
+
+
+class ApiMetrics:
+    """The API's metrics registry and HTTP instruments."""
+
+    def __init__(self, store: Store) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "llmlabel_http_requests",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "llmlabel_http_request_duration_seconds",
+            "Time to the end of the response",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.registry.register(StoreCollector(store))
+
+
+class MetricsMiddleware:
+    """Counts requests and times them, labelled by route template (never the raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            # Unknown paths share one label so scanners cannot blow up the label space.
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

@@ -1,0 +1,9 @@
+"""One APIRouter per resource."""
+
+from __future__ import annotations
+
+from llmlabel.api.routes import batches, health, review, versions
+
+__all__ = ["ROUTERS"]
+
+ROUTERS = (batches.router, review.router, versions.router, health.router)

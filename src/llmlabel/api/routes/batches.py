@@ -1,0 +1,324 @@
+"""Batches: submit (JSON or NDJSON, idempotent), progress, items, streamed results, retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from llmlabel.api.catalog import resolve_versions
+from llmlabel.api.deps import (
+    CurrentPrincipal,
+    Operator,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    Submitter,
+    actor_of,
+)
+from llmlabel.api.problems import Problem
+from llmlabel.api.submission import (
+    Limits,
+    Submission,
+    check_content_length,
+    parse_json_batch,
+    parse_ndjson_batch,
+    request_hash,
+    validate_inputs,
+)
+from llmlabel.domain import ItemState, Usage
+from llmlabel.settings import Settings
+from llmlabel.store.models import BatchCreate, BatchInfo, ItemView
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+NDJSON_MEDIA_TYPE = "application/x-ndjson"
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The submit size limits configured in settings."""
+    return Limits(
+        max_body_bytes=settings.max_body_bytes,
+        max_batch_items=settings.max_batch_items,
+        max_item_bytes=settings.max_item_bytes,
+    )
+
+
+async def read_limited_body(request: Request, settings: SettingsDep) -> bytes:
+    """The request body, refused with 413 as soon as it passes max_body_bytes.
+
+    The declared Content-Length is checked before reading; the byte count is
+    checked again while streaming, since chunked uploads declare nothing.
+    """
+    limits = limits_of(settings)
+    check_content_length(request.headers.get("content-length"), limits)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise Problem(
+                413,
+                f"request body passed {limits.max_body_bytes:,} bytes, the limit max_body_bytes",
+                title="Request too large",
+                slug="too-large",
+                extra={"limit": "max_body_bytes", "allowed": limits.max_body_bytes,
+                       "actual": size},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+RawBody = Annotated[bytes, Depends(read_limited_body)]
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "application/json").split(";", 1)[0].strip().lower()
+
+
+_SUBMIT_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["task", "items"],
+                    "properties": {
+                        "task": {"type": "string"},
+                        "items": {"type": "array", "items": {"type": "object"}},
+                        "guideline_version": {"type": "string"},
+                        "prompt_version": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "callback_url": {"type": "string", "format": "uri"},
+                    },
+                }
+            },
+            NDJSON_MEDIA_TYPE: {
+                "schema": {"type": "string", "description": "one JSON item per line"}
+            },
+        },
+    }
+}
+
+
+class BatchList(BaseModel):
+    """The team's batches, newest first."""
+
+    batches: list[BatchInfo]
+    count: int
+
+
+class ItemsPage(BaseModel):
+    """One page of a batch's items."""
+
+    batch_id: str
+    state: ItemState | None
+    offset: int
+    limit: int
+    total: int = Field(description="Items matching the filter (all pages)")
+    items: list[ItemView]
+
+
+class ResultLine(BaseModel):
+    """One line of the results stream."""
+
+    id: str
+    item_id: str
+    state: ItemState
+    label: dict[str, Any] | None
+    source: str | None
+    confidence: float | None
+    guideline_version: str | None
+    prompt_version: str | None
+    model: str | None
+    route_reason: str | None
+    usage: Usage
+    error: str | None = None
+    input: dict[str, Any] | None = None
+
+
+class RetryResult(BaseModel):
+    """What retry-failed did."""
+
+    batch_id: str
+    requeued: int
+    batch: BatchInfo
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=BatchInfo,
+    summary="Submit a batch (JSON body or NDJSON upload)",
+    openapi_extra=_SUBMIT_BODY_DOC,
+    responses={
+        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+        409: {"description": "Idempotency-Key reused with another body"},
+        413: {"description": "Over a size limit"},
+        422: {"description": "Invalid batch; the problem names lines/indices and fields"},
+    },
+)
+def submit_batch(
+    principal: Submitter,
+    store: StoreDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    body: RawBody,
+    response: Response,
+    content_type: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+    ] = None,
+    task: Annotated[str | None, Query(description="NDJSON uploads: the task")] = None,
+    guideline_version: Annotated[str | None, Query(description="NDJSON: pin a guideline")] = None,
+    prompt_version: Annotated[str | None, Query(description="NDJSON: pin a prompt")] = None,
+    callback_url: Annotated[str | None, Query(description="NDJSON: callback when done")] = None,
+) -> BatchInfo:
+    """Validate every item against the task, then store the batch and queue it for labeling."""
+    limits = limits_of(settings)
+    media_type = _media_type(content_type)
+    submission: Submission
+    if media_type in NDJSON_TYPES:
+        if not task:
+            raise Problem(
+                422,
+                "an NDJSON upload names its task in the query: ?task=<task>",
+                title="Invalid request",
+                slug="invalid-request",
+                errors=[{"in": "query", "field": "task", "message": "Field required"}],
+            )
+        submission = parse_ndjson_batch(
+            body, limits, task=task, guideline_version=guideline_version,
+            prompt_version=prompt_version, callback_url=callback_url,
+        )
+    elif media_type == "application/json" or media_type.endswith("+json"):
+        submission = parse_json_batch(body, limits)
+    else:
+        raise Problem(
+            415,
+            f"unsupported Content-Type {media_type!r}: send application/json "
+            f"or {NDJSON_MEDIA_TYPE}",
+            slug="unsupported-media-type",
+        )
+    resolved = resolve_versions(
+        registry, store, submission.task,
+        guideline_version=submission.guideline_version,
+        prompt_version=submission.prompt_version,
+    )
+    validate_inputs(resolved.task, submission.items)
+    # Labels made for this batch will carry these versions: refuse them now if a
+    # version's file changed since labels first used it.
+    store.pin_hash("guideline", submission.task, resolved.guideline.version,
+                   resolved.guideline.content_hash)
+    store.pin_hash("prompt", submission.task, resolved.prompt.version, resolved.prompt.content_hash)
+    info, created = store.create_batch(
+        principal,
+        BatchCreate(
+            task=submission.task,
+            items=[entry.item for entry in submission.items],
+            guideline_version=resolved.guideline.version,
+            prompt_version=resolved.prompt.version,
+            metadata=submission.metadata,
+            callback_url=submission.callback_url,
+        ),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(submission),
+    )
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"{router.prefix}/{info.id}"
+    return info
+
+
+@router.get("", response_model=BatchList, summary="List the team's batches")
+def list_batches(
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> BatchList:
+    """The caller's team's batches, newest first."""
+    batches = store.list_batches(principal.team, limit=limit)
+    return BatchList(batches=batches, count=len(batches))
+
+
+@router.get("/{batch_id}", response_model=BatchInfo, summary="Batch progress")
+def get_batch(principal: CurrentPrincipal, store: StoreDep, batch_id: str) -> BatchInfo:
+    """Counts by state, progress, tokens and cost of one batch."""
+    return store.get_batch(principal.team, batch_id)
+
+
+@router.get("/{batch_id}/items", response_model=ItemsPage, summary="A page of a batch's items")
+def list_items(
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    batch_id: str,
+    state: ItemState | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ItemsPage:
+    """Items in submit order, optionally only those in one state."""
+    batch = store.get_batch(principal.team, batch_id)
+    items = store.list_items(principal.team, batch_id, state=state, offset=offset, limit=limit)
+    total = batch.counts.get(state.value, 0) if state is not None else batch.total
+    return ItemsPage(
+        batch_id=batch_id, state=state, offset=offset, limit=limit, total=total, items=items
+    )
+
+
+def _result_lines(items: Iterator[ItemView], include_input: bool) -> Iterator[bytes]:
+    for item in items:
+        line = ResultLine(
+            id=item.id,
+            item_id=item.item_id,
+            state=item.state,
+            label=item.label,
+            source=item.source,
+            confidence=item.confidence,
+            guideline_version=item.guideline_version,
+            prompt_version=item.prompt_version,
+            model=item.model,
+            route_reason=item.route_reason,
+            usage=item.usage,
+            error=item.error,
+            input=item.input if include_input else None,
+        )
+        yield line.model_dump_json(exclude_none=False, exclude={"input"} if not include_input
+                                   else set()).encode("utf-8") + b"\n"
+
+
+@router.get(
+    "/{batch_id}/results",
+    summary="Stream results as NDJSON",
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON_MEDIA_TYPE: {}}, "description": "One line per item"}},
+)
+def stream_results(
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    batch_id: str,
+    include_input: Annotated[bool, Query(description="Add each item's input")] = False,
+) -> StreamingResponse:
+    """One JSON line per item in submit order: label, source, confidence, versions, usage."""
+    # Look the batch up first: once streaming starts, a 404 can no longer be sent.
+    store.get_batch(principal.team, batch_id)
+    return StreamingResponse(
+        _result_lines(store.iter_results(principal.team, batch_id), include_input),
+        media_type=NDJSON_MEDIA_TYPE,
+    )
+
+
+@router.post("/{batch_id}/retry-failed", response_model=RetryResult, summary="Re-queue failed items")
+def retry_failed(principal: Operator, store: StoreDep, batch_id: str) -> RetryResult:
+    """Move the batch's failed items back to the labeling queue (operator)."""
+    requeued = store.retry_failed(principal.team, batch_id, actor=actor_of(principal))
+    return RetryResult(
+        batch_id=batch_id, requeued=requeued, batch=store.get_batch(principal.team, batch_id)
+    )

@@ -1,0 +1,137 @@
+"""Human review: claim an item under a lease, decide on it, renew the lease, queue depth."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, StoreDep
+from llmlabel.errors import InputError, LabelValidationError
+from llmlabel.guidelines import VersionRegistry
+from llmlabel.store.models import Decision, ItemView, ReviewClaim
+from llmlabel.tasks import build_task
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/review", tags=["review"])
+
+
+class ClaimRequest(BaseModel):
+    """Optional filters of a claim."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str | None = None
+    batch_id: str | None = None
+
+
+class DecisionRequest(BaseModel):
+    """A reviewer's verdict on a claimed item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lease_token: str = Field(min_length=1)
+    action: Decision
+    label: dict[str, Any] | None = Field(None, description="The corrected label (fix only)")
+    comment: str | None = Field(None, max_length=4000)
+
+
+class LeaseRequest(BaseModel):
+    """The lease token to renew."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lease_token: str = Field(min_length=1)
+
+
+class QueueDepth(BaseModel):
+    """Items of the team waiting for a reviewer."""
+
+    team: str
+    depth: int
+
+
+@router.post(
+    "/claim",
+    response_model=ReviewClaim,
+    summary="Claim the next item to review",
+    responses={204: {"description": "Nothing waits for review"}},
+)
+def claim(
+    principal: Reviewer,
+    store: StoreDep,
+    body: Annotated[ClaimRequest | None, Body()] = None,
+    task: Annotated[str | None, Query()] = None,
+    batch_id: Annotated[str | None, Query()] = None,
+) -> ReviewClaim | Response:
+    """Lease the oldest waiting item (optionally of one task or batch); 204 when none waits."""
+    filters = body or ClaimRequest()
+    claimed = store.claim_review(
+        principal, task=filters.task or task, batch_id=filters.batch_id or batch_id
+    )
+    if claimed is None:
+        return Response(status_code=204)
+    return claimed
+
+
+def _checked_label(
+    registry: VersionRegistry, item: ItemView, label: dict[str, Any]
+) -> dict[str, Any]:
+    """A fixed label validated against the item's task under its guideline version."""
+    task = build_task(registry.guideline(item.task, item.guideline_version))
+    return task.validate_label(task.validate_input(item.input), label)
+
+
+@router.post(
+    "/items/{item_id}/decision",
+    response_model=ItemView,
+    summary="Approve, fix, reject or skip a claimed item",
+    responses={409: {"description": "Lease expired or held by someone else"},
+               422: {"description": "The fixed label does not fit the task"}},
+)
+def decide(
+    principal: Reviewer,
+    store: StoreDep,
+    registry: RegistryDep,
+    item_id: str,
+    decision: DecisionRequest,
+) -> ItemView:
+    """Apply a decision under the lease; a fix must carry a label that fits the task."""
+    item = store.get_item(principal.team, item_id)
+    label: dict[str, Any] | None = None
+    if decision.action is Decision.FIX:
+        if decision.label is None:
+            raise InputError("a fix needs the corrected 'label'", field="label")
+        label = _checked_label(registry, item, decision.label)
+    elif decision.label is not None:
+        raise LabelValidationError(
+            f"'label' is only accepted with action 'fix', not {decision.action.value!r}",
+            errors=[{"field": "label", "message": "only allowed with action 'fix'"}],
+        )
+    return store.decide(
+        principal,
+        item_id,
+        lease_token=decision.lease_token,
+        decision=decision.action,
+        label=label,
+        comment=decision.comment,
+    )
+
+
+@router.post(
+    "/items/{item_id}/renew",
+    response_model=ReviewClaim,
+    summary="Extend a review lease",
+    responses={409: {"description": "Lease expired or held by someone else"}},
+)
+def renew(principal: Reviewer, store: StoreDep, item_id: str, lease: LeaseRequest) -> ReviewClaim:
+    """Keep a claimed item for another lease period."""
+    return store.renew_lease(principal, item_id, lease.lease_token)
+
+
+@router.get("/queue", response_model=QueueDepth, summary="Review queue depth")
+def queue_depth(principal: CurrentPrincipal, store: StoreDep) -> QueueDepth:
+    """How many of the team's items wait for a reviewer."""
+    return QueueDepth(team=principal.team, depth=store.review_queue_depth(principal.team))
