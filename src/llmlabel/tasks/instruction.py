@@ -114,7 +114,8 @@ class InstructionTask(Task):
     def _build_label_model(self) -> type[BaseModel]:
         if self.rating:
             return RatingLabel
-        category = Literal[tuple(self.guideline.labels)]  # type: ignore[valid-type]
+        # The ontology is only known at runtime, so the Literal is built from data.
+        category: Any = Literal[tuple(self.guideline.labels)]
         return create_model(
             "InstructionLabel",
             __config__=ConfigDict(extra="forbid", frozen=True),

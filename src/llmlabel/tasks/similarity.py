@@ -106,8 +106,6 @@ def medoid(texts: Sequence[str]) -> tuple[int, list[float]]:
         raise ValueError("medoid of no texts")
     matrix = similarity_matrix(texts)
     others = len(texts) - 1
-    means = [
-        (sum(row) - row[i]) / others if others else 0.0 for i, row in enumerate(matrix)
-    ]
+    means = [(sum(row) - row[i]) / others if others else 0.0 for i, row in enumerate(matrix)]
     best = max(range(len(texts)), key=lambda i: (means[i], -i))
     return best, means
