@@ -84,10 +84,13 @@ def test_pair_variants_alternate_identity_and_swapped(
 def test_variants_continue_from_start(
     pair_task: PreferenceTask, pair_item: PreferenceInput
 ) -> None:
-    assert pair_task.variants(pair_item, 3, start=2) == [2, 3, 4]
-    assert pair_task.variants(pair_item, 2) + pair_task.variants(pair_item, 2, start=2) == list(
-        range(4)
-    )
+    # Numbers wrap around the cycle so equal display orders share a variant (one call with n).
+    assert pair_task.variants(pair_item, 3, start=1) == [1, 0, 1]
+    rounds = pair_task.variants(pair_item, 3) + pair_task.variants(pair_item, 2, start=3)
+    assert rounds == [0, 1, 0, 1, 0]
+    task = _rank_task()
+    triple = task.validate_input(TRIPLE_ITEM)
+    assert task.variants(triple, 8, start=2) == [2, 3, 4, 5, 0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("n", [3, 4, 5, 8])

@@ -24,6 +24,7 @@ from llmlabel.tasks.ranking import (
     is_permutation,
     pairwise_agreement,
     permutation,
+    permutation_cycle,
 )
 
 __all__ = [
@@ -153,13 +154,16 @@ class PreferenceTask(Task):
         }
 
     def variants(self, item: BaseModel, k: int, start: int = 0) -> list[int]:
-        """Variants of samples start..start+k-1: sample i uses permutation number i.
+        """Variants of samples start..start+k-1: sample i uses display order i of the cycle.
 
         Because the variant depends only on the sample index, adaptive rounds
         (first `initial` samples, then `step` more from `start`) keep cycling
-        through the balanced set of orders instead of restarting it.
+        through the balanced set of orders instead of restarting it. Variant
+        numbers are reduced modulo the cycle, so samples that see the same order
+        share a variant and the labeler can draw them in one call with `n`.
         """
-        return list(range(start, start + k))
+        cycle = len(permutation_cycle(len(_as_input(item).responses)))
+        return [(start + offset) % cycle for offset in range(k)]
 
     def prompt_variables(self, item: BaseModel, variant: int) -> dict[str, Any]:
         pair = _as_input(item)
