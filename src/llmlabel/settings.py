@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     labeling_lease_s: int = Field(
         120, description="An item in 'labeling' longer than this is re-queued (dead worker)"
     )
+    max_label_attempts: int = Field(
+        3, ge=1, description="Workers lost while labeling one item before it is marked failed"
+    )
+    reap_interval_s: float = Field(
+        5.0, gt=0, description="How often each worker re-queues items of dead workers"
+    )
 
     # -- review ------------------------------------------------------------------
     review_lease_s: int = Field(600, ge=5, description="How long a claimed review item is held")

@@ -178,9 +178,15 @@ class CounterCheck(BaseModel):
 
     counters: dict[str, int]
     actual: dict[str, int]
+    # Sizes of the per-state sorted sets (they index the same states).
+    indexed: dict[str, int]
     usage_counted: Usage
     usage_actual: Usage
 
     @property
     def ok(self) -> bool:
-        return self.counters == self.actual
+        """True when counters, state sets and usage all match the items."""
+        same_usage = self.usage_counted.model_copy(update={"cost_usd": 0.0}) == self.usage_actual.model_copy(
+            update={"cost_usd": 0.0}
+        ) and abs(self.usage_counted.cost_usd - self.usage_actual.cost_usd) < 1e-6
+        return self.counters == self.actual == self.indexed and same_usage

@@ -1,0 +1,173 @@
+"""Shared plumbing of the store: the client, registered scripts, and hash <-> model conversion."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Self
+
+import redis
+from redis.commands.core import Script
+
+from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
+from llmlabel.errors import ConfigError, StoreError
+from llmlabel.settings import Settings
+from llmlabel.store import jobs, keys, lua
+from llmlabel.store.models import BatchInfo, ItemView
+
+__all__ = ["StoreBase", "item_view", "split_item_id"]
+
+USAGE_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
+
+
+def split_item_id(item_id: str) -> tuple[str, int] | None:
+    """(batch_id, index) of an item id `{batch_id}:{index}`, or None if malformed."""
+    batch_id, sep, index = item_id.rpartition(":")
+    if not sep or not batch_id or not index.isdigit():
+        return None
+    return batch_id, int(index)
+
+
+def _usage(fields: Mapping[str, str], prefix: str) -> Usage:
+    return Usage(
+        calls=int(fields.get(f"{prefix}calls", 0)),
+        prompt_tokens=int(fields.get(f"{prefix}prompt_tokens", 0)),
+        completion_tokens=int(fields.get(f"{prefix}completion_tokens", 0)),
+        cached_tokens=int(fields.get(f"{prefix}cached_tokens", 0)),
+        cost_usd=round(float(fields.get(f"{prefix}cost_usd", 0.0)), 10),
+    )
+
+
+def batch_info(team: str, batch_id: str, fields: Mapping[str, str]) -> BatchInfo:
+    """A BatchInfo from the batch hash."""
+    counts = {state.value: int(fields.get(f"c:{state.value}", 0)) for state in ItemState}
+    total = int(fields["total"])
+    done = sum(counts[s.value] for s in TERMINAL_STATES)
+    pending = counts[ItemState.QUEUED.value] + counts[ItemState.LABELING.value]
+    return BatchInfo(
+        id=batch_id,
+        team=team,
+        task=fields["task"],
+        guideline_version=fields.get("gv") or None,
+        prompt_version=fields.get("pv") or None,
+        created_at=float(fields["created_at"]),
+        total=total,
+        counts=counts,
+        done=done,
+        progress=round(done / total, 6) if total else 1.0,
+        usage=_usage(fields, "u:"),
+        metadata=json.loads(fields.get("metadata", "{}")),
+        callback_url=fields.get("callback_url") or None,
+        state="done" if done == total else "running",
+        labeled=pending == 0,
+    )
+
+
+def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
+    """An ItemView from the item hash (and its label record, once written)."""
+    record = LabelRecord.model_validate_json(fields["record"]) if fields.get("record") else None
+    label_text = fields.get("label")
+    return ItemView(
+        item_id=item_id,
+        id=fields["id"],
+        batch_id=fields["batch"],
+        task=fields["task"],
+        state=ItemState(fields["state"]),
+        input=json.loads(fields["input"]),
+        label=json.loads(label_text) if label_text else None,
+        source=fields.get("source") or None,  # type: ignore[arg-type]
+        confidence=record.confidence if record else None,
+        route_reason=record.reason if record else None,
+        samples=record.samples if record else [],
+        detail=record.detail if record else {},
+        guideline_version=record.guideline_version if record else fields.get("gv") or None,
+        prompt_version=record.prompt_version if record else fields.get("pv") or None,
+        model=record.model if record else None,
+        backend=record.backend if record else None,
+        usage=record.usage if record else Usage(),
+        error=fields.get("error") or None,
+        attempts=int(fields.get("attempts", 0)),
+        label_writes=int(fields.get("label_writes", 0)),
+        reviewer=fields.get("reviewer") or None,
+        review_comment=fields.get("comment") or None,
+        updated_at=float(fields.get("updated_at", 0.0)),
+    )
+
+
+class StoreBase:
+    """The Redis client, settings and scripts every part of the store shares."""
+
+    def __init__(
+        self, redis_client: redis.Redis, *, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
+        if not redis_client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ConfigError("the store needs a Redis client with decode_responses=True")
+        self.redis = redis_client
+        self.settings = settings
+        # Injected so lease expiry can be tested without sleeping.
+        self._clock = clock
+        self._rq_redis: redis.Redis | None = None
+        self._scripts: dict[str, Script] = {
+            name: redis_client.register_script(getattr(lua, name)) for name in lua.__all__
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """A store on `settings.redis_url` (the CLI starts embedded Redis and sets it)."""
+        if not settings.redis_url:
+            raise ConfigError(
+                "no Redis configured: set LLMLABEL_REDIS_URL, or run `llmlabel redis start` "
+                "and use the URL it prints"
+            )
+        return cls(redis.Redis.from_url(settings.redis_url, decode_responses=True), settings=settings)
+
+    def ping(self) -> bool:
+        """True when Redis answers."""
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    @property
+    def rq_redis(self) -> redis.Redis:
+        """A bytes client on the same server, for RQ."""
+        if self._rq_redis is None:
+            self._rq_redis = jobs.rq_connection(self.redis)
+        return self._rq_redis
+
+    def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one registered Lua script, mapping Redis failures to StoreError."""
+        try:
+            return self._scripts[name](keys=list(keys_), args=list(args))
+        except redis.ResponseError as exc:
+            raise StoreError(f"store script {name} failed: {exc}") from exc
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def active_versions(self, task: str) -> tuple[str | None, str | None]:
+        """(guideline_version, prompt_version) active for a task; Nones mean latest on disk."""
+        gv, pv = self.redis.hmget(keys.version_active(task), ["gv", "pv"])
+        return gv or None, pv or None
+
+    def _enqueue(self, team: str, item_ids: Sequence[str]) -> int:
+        """Enqueue labeling jobs for these items (chunks of settings.chunk_size)."""
+        return jobs.enqueue_chunks(
+            self.rq_redis,
+            team,
+            item_ids,
+            chunk_size=self.settings.chunk_size,
+            job_timeout_s=self.settings.job_timeout_s,
+        )
+
+    def _audit(self, team: str, event_json: str) -> None:
+        """Append one audit event (JSON) to the team's audit log."""
+        with self.redis.pipeline() as pipe:
+            pipe.lpush(keys.team_audit(team), event_json)
+            pipe.ltrim(keys.team_audit(team), 0, AUDIT_MAX - 1)
+            pipe.execute()
+
+
+AUDIT_MAX = 100_000
+"""Audit events kept per team (the oldest are trimmed)."""

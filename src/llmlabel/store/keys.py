@@ -1,0 +1,153 @@
+"""Every Redis key pattern of llmlabel, in one place.
+
+Team data lives under `ll:t:{team}:`, so a key built from another team's id
+simply does not exist (NotFoundError). The Lua scripts derive a few keys from
+the team prefix themselves (item ids are only known inside the script); they use
+the same suffixes as the functions here (see `lua.py`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from llmlabel.errors import InputError
+
+__all__ = [
+    "ROOT",
+    "TEAM_RE",
+    "apikey",
+    "batch",
+    "batch_state",
+    "batches",
+    "check_team",
+    "dispatch",
+    "idempotency",
+    "item",
+    "labeling_leases",
+    "pins",
+    "review_leases",
+    "review_queue",
+    "review_queue_batch",
+    "review_queue_task",
+    "state_totals",
+    "team_audit",
+    "team_prefix",
+    "teams",
+    "version_active",
+    "version_history",
+    "version_stack",
+]
+
+ROOT = "ll"
+# Team names end up inside keys and in the "team|item_id" members of the labeling
+# lease set, so they may not contain ':' or '|'.
+TEAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_team(team: str) -> str:
+    """Return `team` if it is a valid team name, else raise InputError."""
+    if not TEAM_RE.match(team):
+        raise InputError(
+            f"invalid team name {team!r}: use 1-64 letters, digits, '_', '.' or '-'", field="team"
+        )
+    return team
+
+
+def team_prefix(team: str) -> str:
+    """Prefix of every key of one team."""
+    return f"{ROOT}:t:{team}:"
+
+
+def batch(team: str, batch_id: str) -> str:
+    """Hash: batch fields, `c:{state}` counters and `u:{field}` usage sums."""
+    return f"{team_prefix(team)}b:{batch_id}"
+
+
+def batch_state(team: str, batch_id: str, state: str) -> str:
+    """Sorted set of the batch's item ids in one state, scored by submit index."""
+    return f"{team_prefix(team)}b:{batch_id}:s:{state}"
+
+
+def batches(team: str) -> str:
+    """Sorted set of the team's batch ids by creation time."""
+    return f"{team_prefix(team)}batches"
+
+
+def item(team: str, item_id: str) -> str:
+    """Hash: one item's input, state, label record, lease and review fields."""
+    return f"{team_prefix(team)}i:{item_id}"
+
+
+def idempotency(team: str, key_hash: str) -> str:
+    """String: JSON {batch_id, request_hash} of a submitted Idempotency-Key."""
+    return f"{team_prefix(team)}idem:{key_hash}"
+
+
+def review_queue(team: str) -> str:
+    """Sorted set of the team's needs_review item ids by the time they became reviewable."""
+    return f"{team_prefix(team)}rq"
+
+
+def review_queue_task(team: str, task: str) -> str:
+    """The review queue restricted to one task."""
+    return f"{team_prefix(team)}rq:task:{task}"
+
+
+def review_queue_batch(team: str, batch_id: str) -> str:
+    """The review queue restricted to one batch."""
+    return f"{team_prefix(team)}rq:batch:{batch_id}"
+
+
+def review_leases(team: str) -> str:
+    """Sorted set of in_review item ids by lease expiry."""
+    return f"{team_prefix(team)}rl"
+
+
+def team_audit(team: str) -> str:
+    """List of the team's audit events (JSON), newest first."""
+    return f"{team_prefix(team)}audit"
+
+
+def teams() -> str:
+    """Set of teams that have data (the reaper walks their review leases)."""
+    return f"{ROOT}:teams"
+
+
+def labeling_leases() -> str:
+    """Sorted set of "team|item_id" by labeling lease expiry (all teams: workers serve all)."""
+    return f"{ROOT}:labeling"
+
+
+def state_totals() -> str:
+    """Hash: items per state over all teams (for /metrics)."""
+    return f"{ROOT}:totals"
+
+
+def apikey(key_hash: str) -> str:
+    """Hash: team, role, name of an API key, found by the key's sha256."""
+    return f"{ROOT}:key:{key_hash}"
+
+
+def pins() -> str:
+    """Hash: "kind:task:version" -> content sha256 recorded on first use."""
+    return f"{ROOT}:pins"
+
+
+def version_active(task: str) -> str:
+    """Hash: the active guideline_version and prompt_version of a task."""
+    return f"{ROOT}:v:{task}:active"
+
+
+def version_stack(task: str) -> str:
+    """List of activated "guideline\\tprompt" pairs, newest first (rollback pops it)."""
+    return f"{ROOT}:v:{task}:stack"
+
+
+def version_history(task: str) -> str:
+    """List of activation / rollback audit events (JSON), newest first."""
+    return f"{ROOT}:v:{task}:history"
+
+
+def dispatch() -> str:
+    """Sorted set of "team|batch_id" whose jobs are not confirmed enqueued, by due time."""
+    return f"{ROOT}:dispatch"

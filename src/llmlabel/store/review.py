@@ -1,0 +1,142 @@
+"""Review leases: atomic claim from per-team queues, renew, decide (audited), expiry."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+
+from llmlabel.domain import ItemState
+from llmlabel.errors import LabelValidationError, LeaseError, NotFoundError
+from llmlabel.store import keys
+from llmlabel.store.base import AUDIT_MAX, StoreBase, item_view, split_item_id
+from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
+
+__all__ = ["ReviewMixin"]
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
+
+
+class ReviewMixin(StoreBase):
+    """Claim, renew and decide review items."""
+
+    def claim_review(
+        self, principal: Principal, *, task: str | None = None, batch_id: str | None = None
+    ) -> ReviewClaim | None:
+        """Lease the oldest needs_review item of the team (optionally of a task or batch); None if none.
+
+        The pop, the state move and the lease are one script, so two reviewers
+        never get the same item; expired leases of the team are released first.
+        """
+        team = principal.team
+        if batch_id is not None and task is not None:
+            # A batch holds one task: asking for another one matches nothing.
+            if self.redis.hget(keys.batch(team, batch_id), "task") != task:
+                return None
+        if batch_id is not None:
+            queue = keys.review_queue_batch(team, batch_id)
+        elif task is not None:
+            queue = keys.review_queue_task(team, task)
+        else:
+            queue = keys.review_queue(team)
+        now = self._now()
+        until = now + self.settings.review_lease_s
+        token = secrets.token_urlsafe(16)
+        item_id = self._run(
+            "CLAIM", [queue], [keys.team_prefix(team), now, until, token, principal.name or principal.key_id]
+        )
+        if item_id is None:
+            return None
+        return self._claim_view(team, item_id)
+
+    def _claim_view(self, team: str, item_id: str) -> ReviewClaim:
+        fields = self.redis.hgetall(keys.item(team, item_id))
+        if not fields:
+            raise NotFoundError(f"item {item_id} not found")
+        view = item_view(item_id, fields)
+        if view.state != ItemState.IN_REVIEW or not fields.get("rtoken"):
+            raise LeaseError(f"item {item_id} is not held for review")
+        return ReviewClaim(
+            item_id=item_id,
+            batch_id=view.batch_id,
+            task=view.task,
+            id=view.id,
+            input=view.input,
+            label=view.label,
+            samples=view.samples,
+            detail=view.detail,
+            confidence=view.confidence,
+            reason=view.route_reason,
+            guideline_version=view.guideline_version,
+            prompt_version=view.prompt_version,
+            lease_token=fields["rtoken"],
+            lease_expires_at=_iso(float(fields["runtil"])),
+        )
+
+    def renew_lease(self, principal: Principal, item_id: str, lease_token: str) -> ReviewClaim:
+        """Extend a held lease by settings.review_lease_s from now; LeaseError if expired or foreign."""
+        team = principal.team
+        self._require_item(team, item_id)
+        now = self._now()
+        ok = self._run(
+            "RENEW_REVIEW",
+            [],
+            [keys.team_prefix(team), item_id, lease_token, now, now + self.settings.review_lease_s],
+        )
+        if not ok:
+            raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
+        return self._claim_view(team, item_id)
+
+    def decide(
+        self,
+        principal: Principal,
+        item_id: str,
+        *,
+        lease_token: str,
+        decision: Decision,
+        label: dict | None = None,  # type: ignore[type-arg]
+        comment: str | None = None,
+    ) -> ItemView:
+        """Apply a review decision under a valid lease; audited in the same step.
+
+        approve -> approved (LLM label kept), fix -> fixed (label replaced, source
+        "human"), reject -> rejected, skip -> needs_review (lease released, back of
+        the queue). LeaseError if the token is wrong or expired. The API validates
+        a FIX label with the task first.
+        """
+        team = principal.team
+        self._require_item(team, item_id)
+        if decision == Decision.FIX and label is None:
+            raise LabelValidationError("a fix needs the corrected label")
+        result = self._run(
+            "DECIDE",
+            [],
+            [
+                keys.team_prefix(team),
+                item_id,
+                lease_token,
+                self._now(),
+                decision.value,
+                json.dumps(label, separators=(",", ":"), ensure_ascii=False) if label is not None else "",
+                comment or "",
+                principal.name or principal.key_id,
+                AUDIT_MAX,
+            ],
+        )
+        if result == "missing":
+            raise NotFoundError(f"item {item_id} not found")
+        if result == "lease":
+            raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
+        return item_view(item_id, self.redis.hgetall(keys.item(team, item_id)))
+
+    def _require_item(self, team: str, item_id: str) -> None:
+        if not split_item_id(item_id) or not self.redis.exists(keys.item(team, item_id)):
+            raise NotFoundError(f"item {item_id} not found")
+
+    def review_queue_depth(self, team: str | None = None) -> int:
+        """Items waiting for review (needs_review), for one team or all."""
+        if team is not None:
+            return int(self.redis.zcard(keys.review_queue(team)))
+        return int(self.redis.hget(keys.state_totals(), ItemState.NEEDS_REVIEW.value) or 0)
