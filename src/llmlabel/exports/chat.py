@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from llmlabel.errors import InputError
 from llmlabel.exports.rows import ExportOptions, ExportStats, ResultRow, dump_json
 
 __all__ = ["export_alpaca", "export_openai_chat", "export_sharegpt", "instruction_pairs"]
@@ -45,8 +44,8 @@ def _response(row: ResultRow, options: ExportOptions, stats: ExportStats) -> str
             stats.skip(f"quality below {options.min_quality}")
             return None
         return row.text_input("response")
-    raise InputError(f"row {row.id!r}: label needs 'response' (generate) or 'quality' (rate)",
-                     field="label")
+    raise row.error("label needs 'response' (generate) or 'quality' (rate)",
+                    field="label")
 
 
 def instruction_pairs(rows: Iterable[ResultRow], options: ExportOptions, stats: ExportStats

@@ -55,8 +55,8 @@ def _ner(row: ResultRow) -> tuple[dict[str, Any], list[Result]]:
 def _safety(row: ResultRow) -> tuple[dict[str, Any], list[Result]]:
     flags = (row.label or {}).get("flags")
     if not isinstance(flags, dict):
-        raise InputError(f"row {row.id!r}: label 'flags' must map categories to true/false",
-                         field="label.flags")
+        raise row.error("label 'flags' must map categories to true/false",
+                        field="label.flags")
     results = []
     flagged = [name for name, on in flags.items() if on is True]
     if flagged:
@@ -71,8 +71,8 @@ def _classification(row: ResultRow) -> tuple[dict[str, Any], list[Result]]:
     label = row.label or {}
     choices = [label["label"]] if isinstance(label.get("label"), str) else label.get("labels")
     if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-        raise InputError(f"row {row.id!r}: label needs 'label' (a string) or 'labels' (a list of strings)",
-                         field="label")
+        raise row.error("label needs 'label' (a string) or 'labels' (a list of strings)",
+                        field="label")
     results = [_result(row, 0, "choices", "label", "text", {"choices": choices})] if choices else []
     return {"text": row.text_input("text")}, results
 
@@ -81,11 +81,11 @@ def _preference(row: ResultRow) -> tuple[dict[str, Any], list[Result]]:
     responses = row.input.get("responses")
     ranking = (row.label or {}).get("ranking")
     if not isinstance(responses, list) or len(responses) < 2:
-        raise InputError(f"row {row.id!r}: input field 'responses' must list 2 or more responses",
-                         field="input.responses")
+        raise row.error("input field 'responses' must list 2 or more responses",
+                        field="input.responses")
     if not isinstance(ranking, list) or not ranking or ranking[0] not in range(len(responses)):
-        raise InputError(f"row {row.id!r}: label 'ranking' must start with a response index, "
-                         f"got {ranking!r}", field="label.ranking")
+        raise row.error(f"label 'ranking' must start with a response index, "
+                        f"got {ranking!r}", field="label.ranking")
     data = {"prompt": row.text_input("prompt"),
             **{f"text{i + 1}": response for i, response in enumerate(responses)}}
     best = ranking[0]
@@ -107,8 +107,8 @@ def _instruction(row: ResultRow) -> tuple[dict[str, Any], list[Result]]:
         return data, results
     quality = label.get("quality")
     if not isinstance(quality, int) or isinstance(quality, bool):
-        raise InputError(f"row {row.id!r}: label needs 'response' (generate) or 'quality' (rate)",
-                         field="label")
+        raise row.error("label needs 'response' (generate) or 'quality' (rate)",
+                        field="label")
     data["response"] = row.text_input("response")
     results.append(_result(row, 0, "rating", "quality", "instruction", {"rating": quality}))
     issues = label.get("issues")

@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from llmlabel.errors import InputError
 from llmlabel.exports.rows import ExportOptions, ExportStats, ResultRow, dump_json
 
 __all__ = ["bio_to_spans", "entities_of", "export_conll", "export_spans", "spans_to_bio", "tokenize"]
@@ -82,15 +81,15 @@ def entities_of(row: ResultRow, text: str) -> list[tuple[int, int, str]]:
     """(start, end, label) of the row's entities, checked against the text."""
     entities = (row.label or {}).get("entities")
     if not isinstance(entities, list):
-        raise InputError(f"row {row.id!r}: label 'entities' must be a list", field="label.entities")
+        raise row.error("label 'entities' must be a list", field="label.entities")
     spans = []
     for n, entity in enumerate(entities):
         start, end, label = (entity.get(k) if isinstance(entity, dict) else None
                              for k in ("start", "end", "label"))
         if not (isinstance(start, int) and isinstance(end, int) and isinstance(label, str)
                 and 0 <= start < end <= len(text)):
-            raise InputError(
-                f"row {row.id!r}: entity {n} needs 0 <= start < end <= {len(text)} and a label, "
+            raise row.error(
+                f"entity {n} needs 0 <= start < end <= {len(text)} and a label, "
                 f"got {entity!r}", field=f"label.entities.{n}")
         spans.append((start, end, label))
     return spans
@@ -99,16 +98,16 @@ def entities_of(row: ResultRow, text: str) -> list[tuple[int, int, str]]:
 def _tokens_of(row: ResultRow, text: str) -> list[tuple[str, int, int]]:
     given = row.input.get("tokens")
     if given is not None and not (isinstance(given, list) and all(isinstance(t, str) for t in given)):
-        raise InputError(f"row {row.id!r}: input field 'tokens' must be a list of strings",
-                         field="input.tokens")
+        raise row.error("input field 'tokens' must be a list of strings",
+                        field="input.tokens")
     try:
         tokens = tokenize(text, given)
     except ValueError as exc:
-        raise InputError(f"row {row.id!r}: {exc}", field="input.tokens") from exc
+        raise row.error(str(exc), field="input.tokens") from exc
     for token, _start, _end in tokens:
         # A tab or newline inside a token would break the two-column layout for every reader.
         if any(ch.isspace() for ch in token):
-            raise InputError(f"row {row.id!r}: token {token!r} contains whitespace", field="input.tokens")
+            raise row.error(f"token {token!r} contains whitespace", field="input.tokens")
     return tokens
 
 

@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from llmlabel.errors import InputError
 from llmlabel.exports.rows import ExportOptions, ExportStats, ResultRow, dump_json
 
 __all__ = ["export_dpo", "export_dpo_chat", "hh_to_messages", "ranked_pairs"]
@@ -68,14 +67,14 @@ def _checked(row: ResultRow) -> tuple[str, list[str], list[int]]:
     prompt = row.text_input("prompt")
     responses = row.input.get("responses")
     if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
-        raise InputError(f"row {row.id!r}: input field 'responses' must be a list of strings",
-                         field="input.responses")
+        raise row.error("input field 'responses' must be a list of strings",
+                        field="input.responses")
     ranking: Any = (row.label or {}).get("ranking")
     if (not isinstance(ranking, list) or not all(isinstance(i, int) for i in ranking)
             or len(set(ranking)) != len(ranking)
             or not all(0 <= i < len(responses) for i in ranking)):
-        raise InputError(
-            f"row {row.id!r}: label 'ranking' must list distinct indices of the "
+        raise row.error(
+            f"label 'ranking' must list distinct indices of the "
             f"{len(responses)} responses, got {ranking!r}", field="label.ranking")
     return prompt, responses, ranking
 

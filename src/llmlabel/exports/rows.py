@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from llmlabel.errors import InputError
 
@@ -49,6 +49,7 @@ class ResultRow(BaseModel):
     guideline_version: str | None = None
     prompt_version: str | None = None
     model: str | None = None
+    _line: int | None = PrivateAttr(default=None)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -58,6 +59,16 @@ class ResultRow(BaseModel):
             return str(value)
         return value
 
+    def at_line(self, line: int) -> ResultRow:
+        """Remember the input line this row came from, for error messages."""
+        self._line = line
+        return self
+
+    def error(self, message: str, *, field: str | None = None) -> InputError:
+        """An InputError about this row, naming its id and, when known, its input line."""
+        where = f"row {self.id!r}" + (f" (line {self._line})" if self._line is not None else "")
+        return InputError(f"{where}: {message}", field=field, line=self._line)
+
     def text_input(self, name: str, *, required: bool = True) -> str:
         """A string field of the item's input; InputError naming the row when it is missing."""
         value = self.input.get(name)
@@ -65,7 +76,7 @@ class ResultRow(BaseModel):
             return value
         if value is None and not required:
             return ""
-        raise InputError(f"row {self.id!r}: input field {name!r} must be a string", field=f"input.{name}")
+        raise self.error(f"input field {name!r} must be a string", field=f"input.{name}")
 
 
 class ExportOptions(BaseModel):
@@ -79,7 +90,7 @@ class ExportOptions(BaseModel):
     """DPO: every ordered pair of the ranking, or only the best response against each other one."""
     categories: tuple[str, ...] | None = None
     """CSV: the category columns, in order (default: from the first safety row / all classification labels)."""
-    min_quality: int | None = Field(None, ge=1, le=5)
+    min_quality: int | None = Field(default=None, ge=1, le=5)
     """Instruction formats, rate mode: keep only pairs rated at least this."""
     conll_ids: bool = False
     """CoNLL: precede each sentence with a `# id = ...` comment line."""
@@ -122,7 +133,7 @@ def select_rows(rows: Iterable[dict[str, Any] | ResultRow], task: str, options: 
     for raw in rows:
         row = raw if isinstance(raw, ResultRow) else _validate(raw)
         if row.task is not None and row.task != task:
-            raise InputError(f"row {row.id!r} is a {row.task!r} row, not {task!r}", field="task")
+            raise row.error(f"a {row.task!r} row in a {task!r} export", field="task")
         reason = _is_final(row, options.include_pending)
         if reason is not None:
             stats.skip(reason)
@@ -156,9 +167,10 @@ def parse_result_lines(lines: Iterable[str | bytes], *, source: str = "input") -
         if not isinstance(value, dict):
             raise InputError(f"{source}: line {line_no}: a result row is a JSON object", line=line_no)
         try:
-            yield _validate(value)
+            row = _validate(value)
         except InputError as exc:
             raise InputError(f"{source}: line {line_no}: {exc}", field=exc.field, line=line_no) from exc
+        yield row.at_line(line_no)
 
 
 def dump_json(value: Any) -> str:

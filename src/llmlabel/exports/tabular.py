@@ -18,7 +18,6 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 
-from llmlabel.errors import InputError
 from llmlabel.exports.rows import ExportOptions, ExportStats, ResultRow
 
 __all__ = ["export_csv"]
@@ -38,8 +37,8 @@ def _cell(value: bool | None) -> str | int:
 def _flags(row: ResultRow) -> dict[str, bool | None]:
     flags = (row.label or {}).get("flags")
     if not isinstance(flags, dict) or not all(v is None or isinstance(v, bool) for v in flags.values()):
-        raise InputError(f"row {row.id!r}: label 'flags' must map categories to true/false",
-                         field="label.flags")
+        raise row.error("label 'flags' must map categories to true/false",
+                        field="label.flags")
     return flags
 
 
@@ -54,8 +53,8 @@ def _safety(rows: Iterable[ResultRow], options: ExportOptions, stats: ExportStat
             yield _line(["id", "text", *columns, "rationale"])
         unknown = [name for name in flags if name not in columns]
         if unknown:
-            raise InputError(
-                f"row {row.id!r}: category {unknown[0]!r} is not a column "
+            raise row.error(
+                f"category {unknown[0]!r} is not a column "
                 f"({', '.join(columns)}); pass the full category list", field="label.flags")
         rationale = (row.label or {}).get("rationale")
         stats.written += 1
@@ -70,8 +69,8 @@ def _labels(row: ResultRow) -> list[str]:
     many = label.get("labels")
     if isinstance(many, list) and all(isinstance(x, str) for x in many):
         return list(many)
-    raise InputError(f"row {row.id!r}: label needs 'label' (a string) or 'labels' (a list of strings)",
-                     field="label")
+    raise row.error("label needs 'label' (a string) or 'labels' (a list of strings)",
+                    field="label")
 
 
 def _classification(rows: Iterable[ResultRow], options: ExportOptions, stats: ExportStats
@@ -87,8 +86,8 @@ def _classification(rows: Iterable[ResultRow], options: ExportOptions, stats: Ex
     for row, names in labeled:
         unknown = [name for name in names if name not in columns]
         if unknown:
-            raise InputError(f"row {row.id!r}: label {unknown[0]!r} is not one of the categories "
-                             f"({', '.join(columns)})", field="label")
+            raise row.error(f"label {unknown[0]!r} is not one of the categories "
+                            f"({', '.join(columns)})", field="label")
         stats.written += 1
         yield _line([row.id, row.text_input("text"), "|".join(names),
                      *(int(c in names) for c in columns)])
