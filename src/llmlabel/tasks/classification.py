@@ -65,7 +65,8 @@ class ClassificationTask(Task):
     # -- prompting -----------------------------------------------------------
 
     def answer_schema(self) -> dict[str, Any]:
-        enum = {"type": "string", "enum": list(self.classes)}
+        enum: dict[str, Any] = {"type": "string", "enum": list(self.classes)}
+        field: dict[str, Any]
         if self.multi_label:
             field = {"labels": {"type": "array", "items": enum, "uniqueItems": True}}
         else:
