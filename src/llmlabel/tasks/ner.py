@@ -163,8 +163,9 @@ def _resolve(
         else:
             pending.setdefault(quote, []).append(label)
     # A repeated quote without `occurrence` is placed only when the reading is forced:
-    # the occurrences not inside an already placed entity are exactly as many as the
-    # mentions, all with one label (e.g. "Neville" listed twice for two "Neville"s).
+    # all its mentions share one label, and the occurrences not inside an entity placed
+    # above are just one (the rest sit inside a longer name) or exactly as many as the
+    # mentions (e.g. "Neville" listed twice for two "Neville"s). Otherwise: ambiguous.
     fixed = list(placed)
     ambiguous: list[dict[str, Any]] = []
     for quote, quote_labels in pending.items():
