@@ -28,16 +28,16 @@ def majority_settled_probability(votes_for: int, votes_against: int) -> float:
 
 
 def should_stop(answer_keys: list[str], drawn: int, policy: SamplingPolicy) -> bool:
-    """Whether the samples drawn so far are enough (answer_keys: one per valid sample)."""
+    """Whether the `drawn` samples so far are enough (answer_keys: one per valid sample)."""
     if drawn >= policy.max or not policy.adaptive:
         return True
     if drawn < policy.initial or not answer_keys:
         return False
-    counts = Counter(answer_keys).most_common()
-    top = counts[0][1]
-    if top == len(answer_keys) and top >= min(policy.initial, 2):
+    top = Counter(answer_keys).most_common(1)[0][1]
+    # An invalid sample is a vote against the leading answer, not an abstention.
+    if top == drawn and top >= min(policy.initial, 2):
         return True  # unanimous: the cheap common case the design wants to stop on
-    return majority_settled_probability(top, len(answer_keys) - top) >= policy.stop_probability
+    return majority_settled_probability(top, drawn - top) >= policy.stop_probability
 
 
 def next_round_size(drawn: int, policy: SamplingPolicy, fixed_k: int | None = None) -> int:

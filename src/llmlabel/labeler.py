@@ -86,6 +86,11 @@ class Labeler:
                 break
         consensus = self.task.aggregate(view, samples)
         valid = sum(1 for s in samples if s.valid)
+        if samples and valid < len(samples):
+            # The task scores agreement among usable samples; an unusable one is a vote
+            # against the consensus too, so it lowers the confidence in proportion.
+            scaled = consensus.confidence * valid / len(samples)
+            consensus = consensus.model_copy(update={"confidence": scaled})
         route, reason = decide_route(
             consensus, self.guideline.routing, valid=valid, drawn=len(samples)
         )

@@ -53,3 +53,9 @@ def test_round_sizes() -> None:
 def test_non_adaptive_policy_stops_after_first_round() -> None:
     policy = SamplingPolicy(initial=3, max=7, adaptive=False)
     assert should_stop(["a", "b", "c"], 3, policy)
+
+
+def test_invalid_samples_count_against_the_leading_answer() -> None:
+    policy = SamplingPolicy(initial=3, max=7, step=2)
+    # two valid samples agree, one was unusable: not unanimous, keep drawing
+    assert not should_stop(["a", "a"], 3, policy)
