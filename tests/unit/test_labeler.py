@@ -1,0 +1,110 @@
+"""The labeler end to end over a scripted in-process backend (no network, no Redis)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmlabel.backends.base import Backend, BackendProfile, Pricing
+from llmlabel.domain import Choice, Completion, Message, Route, Usage
+from llmlabel.errors import InputError
+from llmlabel.guidelines import VersionRegistry
+from llmlabel.labeler import Labeler
+from llmlabel.tasks import build_task
+
+
+class ScriptedBackend(Backend):
+    """Answers from a list, one per choice, and records every call."""
+
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__(
+            BackendProfile(backend="openai", model="scripted", supports_n=True,
+                           pricing=Pricing(input_per_mtok=1.0, output_per_mtok=2.0), max_retries=0)
+        )
+        self.answers = list(answers)
+        self.calls: list[dict[str, Any]] = []
+
+    async def complete(self, messages: Sequence[Message], schema: dict[str, Any], *, n: int,
+                       temperature: float, max_tokens: int) -> Completion:
+        self.calls.append({"messages": list(messages), "n": n, "schema": schema})
+        choices = [Choice(text=self.answers.pop(0)) for _ in range(n)]
+        return Completion(choices=choices, usage=Usage(calls=1, prompt_tokens=100, completion_tokens=10 * n),
+                          model="scripted")
+
+
+def sentiment(label: str, confidence: float = 0.9) -> str:
+    return json.dumps({"label": label, "confidence": confidence})
+
+
+def make_labeler(repo_root: Path, answers: list[str], fixed_k: int | None = None) -> tuple[Labeler, ScriptedBackend]:
+    registry = VersionRegistry(repo_root)
+    backend = ScriptedBackend(answers)
+    task = build_task(registry.guideline("classification", "v1"))
+    labeler = Labeler(task=task, prompt=registry.prompt("classification", "v1"), backend=backend, fixed_k=fixed_k)
+    return labeler, backend
+
+
+async def test_unanimous_first_round_is_accepted_after_three_samples(repo_root: Path) -> None:
+    labeler, backend = make_labeler(repo_root, [sentiment("positive")] * 3)
+    record = await labeler.label("a", {"id": "a", "text": "I love it"})
+    assert record.label == {"label": "positive"}
+    assert record.route is Route.ACCEPT
+    assert record.samples_used == 3
+    assert [call["n"] for call in backend.calls] == [3]  # one call with n=3, prompt billed once
+    assert record.usage.prompt_tokens == 100 and record.usage.completion_tokens == 30
+    assert record.usage.cost_usd == pytest.approx((100 * 1.0 + 30 * 2.0) / 1e6)
+    assert record.signals["verbalized"] == pytest.approx(0.9)
+    assert record.guideline_version == "v1" and record.prompt_version == "v1"
+    assert len(record.guideline_hash) == 64 and record.model == "scripted"
+    # the item text reaches the last message; the guideline is in the system message
+    assert "I love it" in backend.calls[0]["messages"][-1].content
+    assert backend.calls[0]["messages"][0].role == "system"
+
+
+async def test_disagreement_draws_more_and_goes_to_review(repo_root: Path) -> None:
+    answers = [sentiment("positive"), sentiment("negative"), sentiment("neutral"),
+               sentiment("positive"), sentiment("negative"), sentiment("neutral"), sentiment("positive")]
+    labeler, backend = make_labeler(repo_root, answers)
+    record = await labeler.label("b", {"id": "b", "text": "meh"})
+    assert record.samples_used == 7  # split votes never settle: drawn up to the cap
+    assert [call["n"] for call in backend.calls] == [3, 2, 2]
+    assert record.route is Route.REVIEW
+    assert "threshold" in record.reason
+    assert record.label == {"label": "positive"}
+    assert record.confidence == pytest.approx(3 / 7)
+
+
+async def test_invalid_samples_lower_confidence(repo_root: Path) -> None:
+    answers = [sentiment("positive"), "not json"] + [sentiment("positive")] * 5
+    labeler, _ = make_labeler(repo_root, answers)
+    record = await labeler.label("c", {"id": "c", "text": "fine"})
+    errors = [s.error for s in record.samples if s.error]
+    assert errors and "JSON" in errors[0]
+    # 2 of 3 agree, then 4 of 5 (P(majority) 0.89 < 0.95), then 6 of 7 at the cap
+    assert record.samples_used == 7
+    assert record.confidence == pytest.approx(6 / 7)
+
+
+async def test_all_invalid_samples_go_to_review_without_label(repo_root: Path) -> None:
+    labeler, _ = make_labeler(repo_root, ["nope"] * 7)
+    record = await labeler.label("d", {"id": "d", "text": "x"})
+    assert record.label is None and record.route is Route.REVIEW
+    assert "no usable sample" in record.reason
+
+
+async def test_fixed_k_draws_exactly_k(repo_root: Path) -> None:
+    labeler, backend = make_labeler(repo_root, [sentiment("negative")] * 5, fixed_k=5)
+    record = await labeler.label("e", {"id": "e", "text": "bad"})
+    assert record.samples_used == 5 and [call["n"] for call in backend.calls] == [5]
+
+
+async def test_bad_input_names_the_field(repo_root: Path) -> None:
+    labeler, backend = make_labeler(repo_root, [])
+    with pytest.raises(InputError) as excinfo:
+        await labeler.label("f", {"id": "f", "txt": "typo"})
+    assert excinfo.value.field == "text"
+    assert backend.calls == []
