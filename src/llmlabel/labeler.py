@@ -74,16 +74,18 @@ class Labeler:
         policy = self.guideline.sampling
         samples: list[Sample] = []
         usage = Usage()
-        while True:
-            k = next_round_size(len(samples), policy, self.fixed_k)
-            if k == 0:
-                break
+        while k := next_round_size(len(samples), policy, self.fixed_k):
             new_samples, round_usage = await self._draw(view, start=len(samples), k=k)
             samples.extend(new_samples)
             usage = usage + round_usage
-            consensus = self.task.aggregate(view, samples)
-            if self.fixed_k is None and should_stop(consensus.answer_keys, len(samples), policy):
-                break
+            if self.fixed_k is None:
+                keys = self.task.aggregate(view, samples).answer_keys
+                if should_stop(keys, len(samples), policy):
+                    break
+        return self.record(item_id, view, samples, usage)
+
+    def record(self, item_id: str, view: BaseModel, samples: list[Sample], usage: Usage) -> LabelRecord:
+        """The consensus, confidence and route of the samples drawn for one item."""
         consensus = self.task.aggregate(view, samples)
         valid = sum(1 for s in samples if s.valid)
         if samples and valid < len(samples):
@@ -113,6 +115,32 @@ class Labeler:
             model=self.backend.model,
             usage=usage,
         )
+
+    def replay_adaptive(self, item: dict[str, Any], record: LabelRecord) -> LabelRecord:
+        """What adaptive sampling would have produced from a fixed-k record's samples.
+
+        Samples are drawn independently and the stopping rule only looks at a prefix,
+        so replaying the rule over the first samples of a fixed-k run gives exactly the
+        samples an adaptive run would have drawn (the variant of sample i depends on i
+        alone). This lets one fixed-k run measure both. Usage is scaled per sample.
+        """
+        view = self.task.validate_input(item)
+        policy = self.guideline.sampling
+        drawn = 0
+        while k := next_round_size(drawn, policy):
+            if drawn + k > len(record.samples):
+                break
+            drawn += k
+            keys = self.task.aggregate(view, record.samples[:drawn]).answer_keys
+            if should_stop(keys, drawn, policy):
+                break
+        share = drawn / max(1, len(record.samples))
+        usage = record.usage.model_copy(update={
+            "prompt_tokens": round(record.usage.prompt_tokens * share),
+            "completion_tokens": round(record.usage.completion_tokens * share),
+            "cost_usd": record.usage.cost_usd * share,
+        })
+        return self.record(record.id, view, record.samples[:drawn], usage)
 
     async def _draw(self, view: BaseModel, *, start: int, k: int) -> tuple[list[Sample], Usage]:
         """Draw samples start..start+k-1; samples sharing a prompt variant share one call (n)."""

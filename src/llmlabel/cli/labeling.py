@@ -17,7 +17,7 @@ from rich.table import Table
 from llmlabel.cli import app
 from llmlabel.domain import LabelRecord, Route
 from llmlabel.errors import BackendError, InputError
-from llmlabel.evaluate import evaluate_records
+from llmlabel.evaluate import EvalReport, evaluate_records
 from llmlabel.labeler import Labeler, build_labeler
 from llmlabel.settings import Settings
 
@@ -168,8 +168,15 @@ def eval_command(
     concurrency: ConcurrencyOpt = None, limit: LimitOpt = None, fixed_k: FixedKOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the labels as JSONL")] = None,
+    rescore: Annotated[Path | None, typer.Option(
+        "--rescore", help="Score labels written earlier by --out instead of labeling again", exists=True,
+        dir_okay=False)] = None,
 ) -> None:
-    """Label items that carry gold labels and report quality, review rate and confidence quality."""
+    """Label items that carry gold labels and report quality, review rate and confidence quality.
+
+    With --fixed-k, the report also shows what adaptive sampling would have given on the
+    same samples (replayed over each item's first samples), so one run compares both.
+    """
     items = read_items(in_path, limit)
     labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
     validate_all(labeler, items, in_path)
@@ -177,6 +184,28 @@ def eval_command(
     missing = [item_id for item_id, gold in golds.items() if gold is None]
     if missing:
         raise InputError(f"{in_path}: {len(missing)} item(s) carry no gold label, e.g. {missing[0]!r}")
+    if rescore is not None:
+        records, failures = read_records(rescore, golds)
+    else:
+        records, failures = run_labeling(labeler, items, concurrency or settings.worker_concurrency, out)
+    by_id = {item["id"]: item for item in items}
+    scored = [(record, golds[record.id]) for record in records if record.error is None]
+    report = evaluate_records(labeler.task, scored, failed=failures)  # type: ignore[arg-type]
+    replayed = None
+    if fixed_k is not None or rescore is not None:
+        replay = [(labeler.replay_adaptive(by_id[r.id], r), gold) for r, gold in scored]
+        replayed = evaluate_records(labeler.task, replay, failed=failures)  # type: ignore[arg-type]
+    if as_json:
+        payload = report.model_dump(mode="json")
+        if replayed is not None:
+            payload["adaptive_replay"] = replayed.model_dump(mode="json")
+        typer.echo(json.dumps(payload))
+        return
+    print_reports(report, replayed)
+
+
+def run_labeling(labeler: Labeler, items: list[dict[str, Any]], concurrency: int,
+                 out: Path | None) -> tuple[list[LabelRecord], int]:
     records: list[LabelRecord] = []
     sink = out.open("w", encoding="utf-8") if out else None
 
@@ -184,27 +213,51 @@ def eval_command(
         records.append(record)
         if sink:
             sink.write(output_line(item, record) + "\n")
+            sink.flush()
 
     try:
-        failures = asyncio.run(label_all(labeler, items, concurrency or settings.worker_concurrency, keep))
+        failures = asyncio.run(label_all(labeler, items, concurrency, keep))
     finally:
         if sink:
             sink.close()
-    pairs = [(record, golds[record.id]) for record in records if record.error is None]
-    report = evaluate_records(labeler.task, pairs, failed=failures)  # type: ignore[arg-type]
-    if as_json:
-        typer.echo(report.model_dump_json())
-        return
-    table = Table(title=f"{report.task}: {report.n} items, {report.model}")
+    return records, failures
+
+
+def read_records(path: Path, golds: dict[str, Any]) -> tuple[list[LabelRecord], int]:
+    """Label records written by --out earlier, restricted to the items being scored."""
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            try:
+                record = LabelRecord.model_validate_json(line)
+            except ValueError as exc:
+                raise InputError(f"{path}:{line_no}: not a label record: {exc}", line=line_no) from None
+            if record.id in golds:
+                records.append(record)
+    return records, sum(1 for r in records if r.error is not None)
+
+
+def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
+    title = f"{report.task}: {report.n} items, {report.model}"
+    table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in report.quality.items():
-        table.add_row(f"quality.{name}", f"{value:.3f}")
-    table.add_row("review rate", f"{report.review_rate:.3f}")
-    for name, value in report.auroc.items():
-        share = report.errors_in_lowest_20pct.get(name)
-        table.add_row(f"AUROC {name}", "n/a" if value is None else f"{value:.3f}")
-        table.add_row(f"errors in lowest 20% ({name})", "n/a" if share is None else f"{share:.3f}")
-    table.add_row("samples per item", f"{report.samples_per_item:.2f}")
-    table.add_row("failed", str(report.failed))
+    table.add_column("fixed-k" if replayed else "value", justify="right")
+    if replayed:
+        table.add_column("adaptive (replayed)", justify="right")
+
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    def row(name: str, pick: Callable[[EvalReport], float | None]) -> None:
+        cells = [fmt(pick(report))] + ([fmt(pick(replayed))] if replayed else [])
+        table.add_row(name, *cells)
+
+    for name in report.quality:
+        row(f"quality.{name}", lambda r, n=name: r.quality.get(n))
+    row("review rate", lambda r: r.review_rate)
+    for name in report.auroc:
+        row(f"AUROC {name}", lambda r, n=name: r.auroc.get(n))
+        row(f"errors in lowest 20% ({name})", lambda r, n=name: r.errors_in_lowest_20pct.get(n))
+    row("samples per item", lambda r: r.samples_per_item)
+    row("failed", lambda r: float(r.failed))
     Console().print(table)
