@@ -10,10 +10,16 @@ character with an entity belongs to it; the first such token gets `B-label`,
 the rest `I-label`. So a span that cuts a token ("Lon" of "London") is widened
 to whole tokens: read back, it covers "London". Token-aligned spans, the normal
 case, come back exactly. Entities never overlap in llmlabel's NER labels; if a
-token overlaps two anyway, the entity that starts first keeps it, and an entity
-left with no token is dropped (counted in the export stats). Tags are decoded
-the conlleval way (`bio_to_spans`): an `I-` tag that does not continue an open
-entity of its label starts a new one.
+token overlaps two anyway, the entity that starts first (at equal starts, the
+longer) keeps it, and an entity left with no token is dropped (counted in the
+export stats). Tags are decoded the conlleval way (`bio_to_spans`): an `I-` tag
+that does not continue an open entity of its label starts a new one.
+
+`ExportOptions.conll_ids` puts a `# id = <item id>` line (no tab) before each
+sentence. Note that CoNLL-U readers (e.g. the `conllu` package) take every line
+starting with "#" for a comment, and tweets have "#" and "#hashtag" tokens:
+read this two-column CoNLL with a plain reader that splits lines on the tab,
+as the CoNLL-2003 and WNUT-17 loaders do.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def spans_to_bio(tokens: list[tuple[str, int, int]], entities: list[tuple[int, i
     """BIO tag per token, and how many entities covered no token (and were dropped)."""
     tags = ["O"] * len(tokens)
     dropped = 0
-    for start, end, label in sorted(entities):
+    # Earlier entities claim tokens first; at the same start the longer one does.
+    for start, end, label in sorted(entities, key=lambda e: (e[0], -e[1], e[2])):
         first = True
         for index, (_tok, tok_start, tok_end) in enumerate(tokens):
             if tok_start < end and start < tok_end and tags[index] == "O":
