@@ -1,0 +1,248 @@
+"""Service commands: `serve`, `worker`, `keys create`, `redis start|stop|status` and `demo`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from llmlabel.cli import app
+from llmlabel.demo_data import DEMO_TASKS, load_demo_items
+from llmlabel.errors import ConfigError
+from llmlabel.redis_server import ensure_redis, redis_status, stop_redis
+from llmlabel.settings import Settings, get_settings
+from llmlabel.store import Role, Store
+
+__all__ = ["demo", "serve", "worker"]
+
+_out = Console()
+_err = Console(stderr=True)
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+redis_app = typer.Typer(help="The embedded Redis server (data under LLMLABEL_DATA_DIR/redis).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(redis_app, name="redis")
+
+# How child processes of `demo` are started: the same interpreter, so the same venv.
+_CLI = [sys.executable, "-c", "from llmlabel.cli import main; main()"]
+
+
+def _resolved_settings(**overrides: Any) -> Settings:
+    """Settings with redis_url pointing at a real server (the embedded one when unset)."""
+    settings = get_settings()
+    url = ensure_redis(settings)
+    # Child code that calls get_settings() (uvicorn's app factory) must see the same URL.
+    os.environ["LLMLABEL_REDIS_URL"] = url
+    return settings.model_copy(update={"redis_url": url, **overrides})
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty")] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Items labeled at once per job (default: LLMLABEL_WORKER_CONCURRENCY)")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Worker name shown by RQ")] = None,
+) -> None:
+    """Run a labeling worker (RQ SimpleWorker + housekeeping that recovers dead workers' items)."""
+    from llmlabel.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides: dict[str, Any] = {"worker_concurrency": concurrency} if concurrency else {}
+    settings = _resolved_settings(**overrides)
+    profile = settings.profile()
+    _err.print(f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
+               f"concurrency {settings.worker_concurrency}")
+    run_worker(settings, burst=burst, name=name)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    _resolved_settings()
+    uvicorn.run(
+        "llmlabel.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level="info", proxy_headers=True,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    team: Annotated[str, typer.Option(help="Team the key belongs to")],
+    role: Annotated[Role, typer.Option(help="submitter | reviewer | operator | admin")],
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key (shown in audit logs)")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    store = Store.from_settings(_resolved_settings())
+    key = store.create_api_key(team=team, role=role, name=name)
+    _err.print(f"created a {role.value} key for team {team!r}; it is shown only now:")
+    print(key)
+
+
+@redis_app.command("start")
+def redis_start() -> None:
+    """Start the embedded Redis (or find the running one) and print its URL."""
+    print(ensure_redis(get_settings().model_copy(update={"redis_url": None})))
+
+
+@redis_app.command("stop")
+def redis_stop() -> None:
+    """Stop the embedded Redis of this data dir."""
+    stopped = stop_redis(get_settings())
+    _err.print("stopped" if stopped else "not running")
+
+
+@redis_app.command("status")
+def redis_status_cmd() -> None:
+    """Print whether the embedded Redis runs, and its URL."""
+    status = redis_status(get_settings())
+    print(status.model_dump_json(indent=2))
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in its own process group, stopped (TERM, then KILL) on exit."""
+    with log.open("ab") as fh:
+        process = subprocess.Popen(args, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise ConfigError(f"the API exited early; see {log}")
+        with suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise ConfigError(f"the API did not answer {url} within {timeout_s:.0f}s; see {log}")
+        time.sleep(0.2)
+
+
+def _default_data_dir() -> Path | None:
+    for candidate in (Path.cwd().parent / "shared" / "datasets", Path.cwd() / "shared" / "datasets"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Datasets folder with <task>/dev.jsonl (default: ../shared/datasets)")
+    ] = None,
+    exit_when_done: Annotated[bool, typer.Option(help="Stop everything once labeling is done")] = False,
+    timeout: Annotated[float, typer.Option(help="Give up waiting for labels after this many seconds")] = 1800,
+) -> None:
+    """Run the whole service locally: Redis, a worker, the API, keys and a 12-item sample."""
+    base_settings = get_settings()
+    started_redis = base_settings.redis_url is None and not redis_status(base_settings).running
+    settings = _resolved_settings()
+    logs = (settings.data_dir / "logs").resolve()
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LLMLABEL_REDIS_URL": settings.redis_url or ""}
+    profile = settings.profile()
+    _out.print(f"[bold]llmlabel demo[/]: redis {settings.redis_url}, backend {profile.backend} ({profile.model})")
+    store = Store.from_settings(settings)
+    keys = {role: store.create_api_key(team="demo", role=role, name=f"demo-{role.value}")
+            for role in (Role.ADMIN, Role.SUBMITTER, Role.REVIEWER)}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with _child([*_CLI, "worker"], env, logs / "worker.log"), \
+                _child([*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log") as api:
+            _wait_http(f"{base}/healthz", api, logs / "api.log")
+            batch_ids = _submit_sample(base, keys[Role.SUBMITTER], data_dir or _default_data_dir())
+            _follow(base, keys[Role.SUBMITTER], batch_ids, timeout)
+            _print_next_steps(base, keys, batch_ids, logs)
+            if not exit_when_done:
+                _out.print("[dim]running; Ctrl-C stops the worker, the API and the Redis this demo started[/]")
+                with suppress(KeyboardInterrupt):
+                    while api.poll() is None:
+                        time.sleep(1)
+    finally:
+        if started_redis:
+            stop_redis(settings)
+
+
+def _submit_sample(base: str, key: str, data_dir: Path | None) -> list[str]:
+    """Submit 3 items of each demo task (one batch per task: a batch holds one task)."""
+    batch_ids = []
+    for task in DEMO_TASKS:
+        items, source = load_demo_items(task, data_dir=data_dir)
+        response = httpx.post(
+            f"{base}/v1/batches", json={"task": task, "items": items},
+            headers={"Authorization": f"Bearer {key}"}, timeout=30,
+        )
+        if response.status_code >= 300:
+            raise ConfigError(f"submitting the {task} sample failed: {response.status_code} {response.text}")
+        batch_ids.append(response.json()["id"])
+        _out.print(f"submitted {len(items)} {task} items from {source}: batch {batch_ids[-1]}")
+    return batch_ids
+
+
+def _follow(base: str, key: str, batch_ids: list[str], timeout_s: float) -> None:
+    """A progress bar over all demo batches until no item is queued or labeling."""
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + timeout_s
+    columns = (TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=_out) as progress:
+        bar = progress.add_task("", total=None)
+        while True:
+            infos = [httpx.get(f"{base}/v1/batches/{b}", headers=headers, timeout=10).json() for b in batch_ids]
+            total = sum(i["total"] for i in infos)
+            pending = sum(i["counts"]["queued"] + i["counts"]["labeling"] for i in infos)
+            review = sum(i["counts"]["needs_review"] for i in infos)
+            failed = sum(i["counts"]["failed"] for i in infos)
+            progress.update(bar, total=total, completed=total - pending,
+                            description=f"{review} for review, {failed} failed")
+            if pending == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ConfigError(f"labeling did not finish within {timeout_s:.0f}s")
+            time.sleep(0.5)
+
+
+def _print_next_steps(base: str, keys: dict[Role, str], batch_ids: list[str], logs: Path) -> None:
+    submitter, reviewer = keys[Role.SUBMITTER], keys[Role.REVIEWER]
+    _out.print("\n[bold green]labeling done.[/] Where to look:")
+    for batch_id in batch_ids:
+        _out.print(f"  batch   curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_id}")
+    _out.print(f"  results curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_ids[0]}/results")
+    _out.print(f"  review  curl -X POST -H 'Authorization: Bearer {reviewer}' {base}/v1/review/claim")
+    _out.print(f"  docs    {base}/docs")
+    _out.print(f"  keys    admin {keys[Role.ADMIN]}\n          submitter {submitter}\n          reviewer {reviewer}")
+    _out.print(f"  logs    {logs}")
