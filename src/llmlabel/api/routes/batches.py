@@ -290,8 +290,8 @@ def _result_lines(items: Iterator[ItemView], include_input: bool) -> Iterator[by
             error=item.error,
             input=item.input if include_input else None,
         )
-        yield line.model_dump_json(exclude_none=False, exclude={"input"} if not include_input
-                                   else set()).encode("utf-8") + b"\n"
+        exclude = None if include_input else {"input"}
+        yield line.model_dump_json(exclude=exclude).encode("utf-8") + b"\n"
 
 
 @router.get(

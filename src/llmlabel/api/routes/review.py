@@ -68,9 +68,11 @@ def claim(
 ) -> ReviewClaim | Response:
     """Lease the oldest waiting item (optionally of one task or batch); 204 when none waits."""
     filters = body or ClaimRequest()
-    claimed = store.claim_review(
-        principal, task=filters.task or task, batch_id=filters.batch_id or batch_id
-    )
+    batch_id = filters.batch_id or batch_id
+    if batch_id is not None:
+        # Another team's batch id answers 404, like every other route, not an empty 204.
+        store.get_batch(principal.team, batch_id)
+    claimed = store.claim_review(principal, task=filters.task or task, batch_id=batch_id)
     if claimed is None:
         return Response(status_code=204)
     return claimed
