@@ -17,7 +17,6 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmlabel.domain import ItemState
-from llmlabel.errors import StoreError
 from llmlabel.store import Store
 
 __all__ = ["ApiMetrics", "MetricsMiddleware", "StoreCollector"]
@@ -36,13 +35,13 @@ class StoreCollector(Collector):
         queue = GaugeMetricFamily(
             "llmlabel_review_queue_depth", "Items waiting for a reviewer, all teams"
         )
-        try:
-            totals = self.store.state_totals()
-            depth = self.store.review_queue_depth(None)
-        except StoreError as exc:
-            # A scrape must not fail because Redis is down: /readyz reports that.
-            logger.warning("metrics.store_unavailable", extra={"error": str(exc)})
+        # A scrape must not fail because Redis is down (the HTTP metrics are still
+        # worth having); /readyz reports the outage.
+        if not self.store.ping():
+            logger.warning("metrics.store_unavailable")
             return []
+        totals = self.store.state_totals()
+        depth = self.store.review_queue_depth(None)
         for state in ItemState:
             items.add_metric([state.value], float(totals.get(state.value, 0)))
         queue.add_metric([], float(depth))

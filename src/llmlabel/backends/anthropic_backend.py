@@ -5,6 +5,12 @@ The label schema is the input schema of one tool, `record_label`, and
 JSON input. The message flagged `cache=True` (the end of the stable guideline
 and few-shot prefix) gets a `cache_control` breakpoint so repeated items
 of one version read that prefix from the prompt cache.
+
+Profile options:
+    send_temperature: bool (default False). The anthropic 2.x SDK has no
+        `temperature` argument any more, so by default the model's own sampling
+        is used (its default temperature already varies samples); set this for an
+        API or model that still takes one, and it is sent in the request body.
 """
 
 from __future__ import annotations
@@ -49,9 +55,7 @@ def map_anthropic_errors() -> Iterator[None]:
         yield
     except anthropic.APIStatusError as exc:
         message = exc.api_message or exc.message
-        raise error_for_status(
-            "anthropic", exc.status_code, message, exc.response.headers
-        ) from exc
+        raise error_for_status("anthropic", exc.status_code, message, exc.response.headers) from exc
     except anthropic.APITimeoutError as exc:
         raise RetryableBackendError(f"anthropic request timed out: {exc}") from exc
     except anthropic.APIConnectionError as exc:
@@ -99,6 +103,7 @@ class AnthropicBackend(Backend):
 
     def __init__(self, profile: BackendProfile) -> None:
         super().__init__(profile)
+        self._send_temperature = bool(profile.options.get("send_temperature", False))
         self._client = anthropic.AsyncAnthropic(
             api_key=_api_key(profile),
             base_url=profile.base_url,
@@ -119,13 +124,11 @@ class AnthropicBackend(Backend):
         if n != 1:
             raise ValueError("the anthropic backend draws one choice per call")
         request = build_request(self.profile.model, messages, schema)
+        if self._send_temperature:
+            request["extra_body"] = {"temperature": temperature}
         with map_anthropic_errors():
-            response = await self._client.messages.create(
-                **request, temperature=temperature, max_tokens=max_tokens
-            )
-        return Completion(
-            choices=[_choice(response)], usage=_usage(response), model=response.model
-        )
+            response = await self._client.messages.create(**request, max_tokens=max_tokens)
+        return Completion(choices=[_choice(response)], usage=_usage(response), model=response.model)
 
     async def aclose(self) -> None:
         """Close the SDK's connection pool."""

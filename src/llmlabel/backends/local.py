@@ -14,6 +14,7 @@ seed (base seed; each call adds one so repeated samples differ).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import os
 import random
@@ -63,8 +64,22 @@ def load_model(path: Path, *, n_ctx: int, n_threads: int) -> _LoadedModel:
                 )
             except ValueError as exc:
                 raise ConfigError(f"llama.cpp could not load {path}: {exc}") from exc
+            if not _MODELS:
+                atexit.register(_close_models)
             loaded = _MODELS[key] = _LoadedModel(llama=llama, lock=threading.Lock())
     return loaded
+
+
+def _close_models() -> None:
+    """Free cached models before interpreter teardown.
+
+    Left to `Llama.__del__`, freeing runs after llama_cpp's module globals are
+    gone and prints a TypeError traceback at every exit.
+    """
+    with _MODELS_LOCK:
+        for loaded in _MODELS.values():
+            loaded.llama.close()
+        _MODELS.clear()
 
 
 def _models_dir(profile: BackendProfile) -> Path:
@@ -139,7 +154,9 @@ def _run_locked(loaded: _LoadedModel, request: dict[str, Any]) -> dict[str, Any]
 
 def _completion(response: dict[str, Any], model: str) -> Completion:
     choices = [
-        Choice(text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason"))
+        Choice(
+            text=choice["message"].get("content") or "", finish_reason=choice.get("finish_reason")
+        )
         for choice in response.get("choices", [])
     ]
     usage = response.get("usage") or {}

@@ -111,7 +111,9 @@ def _part_files(spec: SplitModel) -> list[Path]:
             continue
         data = [f for f in files if f.parent.name == "data" and f.name.endswith(".bin")]
         if len(data) != 1:
-            raise ConfigError(f"{package} should ship exactly one data/*.bin part, found {len(data)}")
+            raise ConfigError(
+                f"{package} should ship exactly one data/*.bin part, found {len(data)}"
+            )
         paths.append(Path(str(data[0].locate())))
     if missing:
         raise ConfigError(
@@ -154,10 +156,12 @@ def assemble_gguf(parts: list[Path], target: Path, *, size: int) -> Path:
 
 def _concatenate(parts: list[Path], target: Path, size: int) -> None:
     """Write the parts into a temp file beside `target`, check it, then rename it into place."""
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False)
-    temp = Path(handle.name)
+    temp: Path | None = None
     try:
-        with handle:
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", delete=False
+        ) as handle:
+            temp = Path(handle.name)
             for part in parts:
                 with part.open("rb") as source:
                     shutil.copyfileobj(source, handle, length=8 * 1024 * 1024)
@@ -167,4 +171,5 @@ def _concatenate(parts: list[Path], target: Path, size: int) -> None:
             raise ConfigError(f"assembling {target.name} did not produce a GGUF file")
         os.replace(temp, target)
     finally:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)

@@ -55,8 +55,8 @@ def backoff_delay(policy: RetryPolicy, failures: int, error: BaseException | Non
     A provider's Retry-After is a floor, not a suggestion: waiting less only earns
     another 429 and burns the retry budget.
     """
-    ceiling = min(policy.cap_s, policy.base_s * 2 ** max(0, failures - 1))
-    delay = ceiling * policy.rand()
+    ceiling = min(policy.cap_s, policy.base_s * 2.0 ** max(0, failures - 1))
+    delay: float = ceiling * policy.rand()
     if isinstance(error, RateLimitedError) and error.retry_after is not None:
         delay = max(delay, error.retry_after)
     return delay

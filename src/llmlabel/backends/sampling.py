@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from llmlabel.backends.base import Backend, BackendProfile, Pricing
@@ -75,14 +75,16 @@ async def sample_completion(
 
 
 async def _gather_single_calls(
-    one_call: Callable[[int], Awaitable[Completion]], count: int
+    one_call: Callable[[int], Coroutine[Any, Any, Completion]], count: int
 ) -> list[Completion]:
     """`count` single-choice calls at once; the first failure cancels the others."""
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(one_call(1)) for _ in range(count)]
     except BaseExceptionGroup as failed:
-        # Callers catch BackendError, not exception groups: surface the first failure
-        # (a plain raise keeps its own `__cause__`, e.g. the last provider error).
-        raise failed.exceptions[0]  # noqa: B904
-    return [task.result() for task in tasks]
+        first = failed.exceptions[0]
+    else:
+        return [task.result() for task in tasks]
+    # Callers catch BackendError, not exception groups: surface the first failure,
+    # raised outside the handler so it keeps its own `__cause__` (the provider error).
+    raise first

@@ -1,0 +1,183 @@
+"""Store labeling transitions against a real Redis: leases, idempotent saves, failures, the reaper."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from llmlabel.domain import ItemState, LabelRecord, Route, Usage
+from llmlabel.settings import Settings
+from llmlabel.store import BatchCreate, Store
+from llmlabel.store.jobs import queue_for
+from tests.integration.conftest import principal
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+class FakeClock:
+    """A clock tests move by hand, so lease expiry needs no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cstore(make_settings: Callable[..., Settings], clock: FakeClock) -> Store:
+    settings = make_settings(labeling_lease_s=30, max_label_attempts=2, chunk_size=4)
+    return Store(redis.Redis.from_url(settings.redis_url or "", decode_responses=True), settings=settings, clock=clock)
+
+
+def record(item_id: str, route: Route, cost: float = 0.001) -> LabelRecord:
+    return LabelRecord(
+        id=item_id, task="classification", label={"label": "positive"}, confidence=0.9 if route == Route.ACCEPT else 0.4,
+        route=route, reason="test", samples_used=3, guideline_version="v1", guideline_hash="g",
+        prompt_version="v1", prompt_hash="p", backend="openai", model="fake",
+        usage=Usage(calls=1, prompt_tokens=100, completion_tokens=20, cost_usd=cost),
+    )
+
+
+def submit(store: Store, n: int) -> str:
+    items = [{"id": f"t{i}", "text": f"t{i}"} for i in range(n)]
+    info, _ = store.create_batch(
+        principal(), BatchCreate(task="classification", items=items, guideline_version="v1", prompt_version="v1"),
+        idempotency_key=None, request_hash="h",
+    )
+    return info.id
+
+
+def test_begin_is_exclusive_and_save_counts_once(cstore: Store) -> None:
+    batch = submit(cstore, 4)
+    ids = [f"{batch}:{i}" for i in range(4)]
+    work = cstore.begin_labeling("acme", ids)
+    assert [w.item_id for w in work] == ids
+    assert work[0].input == {"id": "t0", "text": "t0"} and work[0].attempts == 1
+    assert work[0].guideline_version == "v1"
+    # A duplicate job gets nothing: every item is held.
+    assert cstore.begin_labeling("acme", ids) == []
+    assert cstore.get_batch("acme", batch).counts[ItemState.LABELING] == 4
+    assert cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
+    assert cstore.save_label(work[1], record(ids[1], Route.REVIEW))
+    # Saving again (a job that ran twice) changes nothing.
+    assert not cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
+    assert not cstore.save_label(work[1], record(ids[1], Route.ACCEPT))
+    info = cstore.get_batch("acme", batch)
+    assert info.counts[ItemState.AUTO_ACCEPTED] == 1
+    assert info.counts[ItemState.NEEDS_REVIEW] == 1
+    assert info.usage.calls == 2 and info.usage.prompt_tokens == 200
+    assert info.usage.cost_usd == pytest.approx(0.002)
+    item = cstore.get_item("acme", ids[0])
+    assert item.label == {"label": "positive"} and item.source == "llm" and item.label_writes == 1
+    assert item.confidence == 0.9 and item.model == "fake"
+    assert cstore.review_queue_depth("acme") == 1
+    assert cstore.begin_labeling("acme", ids[:2]) == []
+    assert cstore.check_counters("acme", batch).ok
+
+
+def test_fail_then_retry_failed(cstore: Store) -> None:
+    batch = submit(cstore, 3)
+    work = cstore.begin_labeling("acme", [f"{batch}:{i}" for i in range(3)])
+    assert cstore.fail_item(work[0], "PermanentBackendError: 400 bad request")
+    assert not cstore.fail_item(work[0], "again")
+    assert cstore.save_label(work[1], record(work[1].item_id, Route.ACCEPT))
+    failed = cstore.get_item("acme", work[0].item_id)
+    assert failed.state == ItemState.FAILED and failed.error == "PermanentBackendError: 400 bad request"
+    assert failed.attempts == 1
+    queue = queue_for(cstore.rq_redis)
+    queue.empty()
+    assert cstore.retry_failed("acme", batch, actor="op") == 1
+    assert cstore.retry_failed("acme", batch, actor="op") == 0
+    assert queue.count == 1 and queue.jobs[0].args[0] == [work[0].item_id]
+    retried = cstore.get_item("acme", work[0].item_id)
+    assert retried.state == ItemState.QUEUED and retried.error is not None
+    again = cstore.begin_labeling("acme", [work[0].item_id])
+    assert again[0].attempts == 2
+    assert cstore.save_label(again[0], record(work[0].item_id, Route.ACCEPT))
+    done = cstore.get_item("acme", work[0].item_id)
+    assert done.error is None and done.label_writes == 1
+    assert cstore.audit_events("acme")[0].action == "batch.retry_failed"
+    assert cstore.check_counters("acme", batch).ok
+
+
+def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(cstore: Store, clock: FakeClock) -> None:
+    batch = submit(cstore, 2)
+    ids = [f"{batch}:0", f"{batch}:1"]
+    queue = queue_for(cstore.rq_redis)
+    queue.empty()
+    work = cstore.begin_labeling("acme", ids)
+    clock.advance(10)
+    assert cstore.renew_labeling("acme", work[:1]) == 1
+    clock.advance(25)
+    # Item 0 was renewed (lease until t+40), item 1 expired at t+30.
+    report = cstore.reap()
+    assert report.requeued == 1 and report.jobs_enqueued == 1
+    assert queue.jobs[-1].args == [[ids[1]], "acme"]
+    assert cstore.get_item("acme", ids[1]).state == ItemState.QUEUED
+    # The dead worker's late save is refused: the item is no longer its to write.
+    assert not cstore.save_label(work[1], record(ids[1], Route.ACCEPT))
+    assert cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
+    # Second attempt dies too: max_label_attempts=2 -> failed.
+    second = cstore.begin_labeling("acme", [ids[1]])
+    assert second[0].attempts == 2
+    clock.advance(31)
+    report = cstore.reap()
+    assert report.failed == 1 and report.requeued == 0
+    lost = cstore.get_item("acme", ids[1])
+    assert lost.state == ItemState.FAILED and "2 attempts" in (lost.error or "")
+    assert cstore.check_counters("acme", batch).ok
+    # Nothing left to reap.
+    clock.advance(100)
+    assert cstore.reap().model_dump() == {"requeued": 0, "failed": 0, "review_released": 0, "jobs_enqueued": 0}
+
+
+def test_reaper_enqueues_again_when_a_requeued_item_is_never_picked_up(cstore: Store, clock: FakeClock) -> None:
+    batch = submit(cstore, 1)
+    item_id = f"{batch}:0"
+    queue = queue_for(cstore.rq_redis)
+    cstore.begin_labeling("acme", [item_id])
+    clock.advance(31)
+    assert cstore.reap().requeued == 1
+    queue.empty()  # the re-enqueued job is lost
+    clock.advance(31)
+    report = cstore.reap()
+    assert report.requeued == 1 and queue.count == 1
+    assert cstore.get_item("acme", item_id).state == ItemState.QUEUED
+
+
+def test_reaper_dispatches_a_batch_whose_jobs_were_never_enqueued(cstore: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The API process dies between publishing the batch and enqueueing its jobs.
+    monkeypatch.setattr(cstore, "_enqueue", lambda team, ids: (_ for _ in ()).throw(SystemExit))
+    with pytest.raises(SystemExit):
+        submit(cstore, 5)
+    monkeypatch.undo()
+    queue = queue_for(cstore.rq_redis)
+    assert queue.count == 0
+    assert cstore.reap().jobs_enqueued == 0  # not due yet
+    clock.advance(61)
+    report = cstore.reap()
+    assert report.jobs_enqueued == 2  # 5 items, chunk_size 4
+    assert sorted(i for job in queue.jobs for i in job.args[0]) == sorted(
+        f"{cstore.list_batches('acme')[0].id}:{i}" for i in range(5)
+    )
+    assert cstore.reap().jobs_enqueued == 0
+
+
+def test_items_of_a_rolled_back_batch_are_never_counted(cstore: Store) -> None:
+    batch = submit(cstore, 2)
+    work = cstore.begin_labeling("acme", [f"{batch}:0"])
+    cstore._rollback("acme", batch, 2, "", "")
+    assert not cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
+    assert all(v == 0 for v in cstore.state_totals().values())
