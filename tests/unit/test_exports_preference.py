@@ -34,9 +34,9 @@ def assert_trl_standard(record: dict[str, Any]) -> None:
 def assert_trl_conversational(record: dict[str, Any]) -> None:
     """TRL 'conversational' preference: message lists; the completions are assistant turns."""
     assert set(record) == {"prompt", "chosen", "rejected"}
-    for key in record:
-        assert isinstance(record[key], list) and record[key]
-        for message in record[key]:
+    for messages in record.values():
+        assert isinstance(messages, list) and messages
+        for message in messages:
             assert set(message) == {"role", "content"}
             assert message["role"] in {"system", "user", "assistant"}
             assert isinstance(message["content"], str)
