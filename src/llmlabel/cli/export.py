@@ -78,7 +78,8 @@ def _options(include_pending: bool, pairs: str, categories: str | None, min_qual
             min_quality=min_quality, conll_ids=conll_ids)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise typer.BadParameter(first["msg"], param_hint=f"'--{first['loc'][0]}'".replace("_", "-")) from exc
+        option = f"--{first['loc'][0]}".replace("_", "-")
+        raise InputError(f"{option}: {first['msg']}", field=option) from exc
 
 
 @app.command("export")
@@ -105,14 +106,9 @@ def export_command(
             raise InputError(f"{source}: no result rows")
         task = task or first.task
         if task is None:
-            raise typer.BadParameter("the rows carry no 'task' field; pass it", param_hint="'--task'")
-        if task not in ALL_TASKS:
-            raise typer.BadParameter(f"unknown task {task!r} (known: {', '.join(sorted(ALL_TASKS))})",
-                                     param_hint="'--task'")
-        try:
-            get_format(fmt, task)
-        except InputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="'--format'") from exc
+            raise InputError(f"{source}: the rows carry no 'task' field; pass --task", field="task")
+        # Checked before anything is written: a wrong name lists the formats that would work.
+        get_format(fmt, task)
         stats = ExportStats()
 
         def all_rows() -> Iterator[ResultRow]:
