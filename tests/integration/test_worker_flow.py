@@ -1,0 +1,103 @@
+"""Worker end to end: real `llmlabel worker` processes, real Redis, the fake provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llmlabel.domain import ItemState
+from llmlabel.settings import Settings
+from llmlabel.store import BatchCreate, Decision, Role, Store
+from tests.integration.conftest import Processes, principal, provider, service_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+REVIEWER = principal(role=Role.REVIEWER, name="rita")
+
+
+def submit(store: Store, n: int, task: str = "classification") -> str:
+    items = [{"id": f"t{i}", "text": f"customer message number {i}: the parcel arrived"} for i in range(n)]
+    info, _ = store.create_batch(
+        principal(), BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
+        idempotency_key=None, request_hash="h",
+    )
+    return info.id
+
+
+def provider_calls(base_url: str) -> int:
+    stats = httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()
+    return int(stats["requests"])
+
+
+def test_batch_is_labeled_reviewed_and_never_labeled_twice(
+    make_settings: Callable[..., Settings], redis_url: str, fake_provider: str, processes: Processes, tmp_path: Path
+) -> None:
+    store = Store.from_settings(make_settings(chunk_size=8))
+    batch = submit(store, 24)
+    env = service_env(redis_url, fake_provider, tmp_path)
+    processes.run_burst(env, name="w1")
+
+    info = store.get_batch("acme", batch)
+    assert info.labeled
+    assert info.counts[ItemState.FAILED] == 0
+    assert info.counts[ItemState.AUTO_ACCEPTED] + info.counts[ItemState.NEEDS_REVIEW] == 24
+    # The provider answers 30% of items inconsistently: both routes must occur.
+    assert info.counts[ItemState.AUTO_ACCEPTED] > 0 and info.counts[ItemState.NEEDS_REVIEW] > 0
+    assert info.usage.calls >= 24 and info.usage.prompt_tokens > 0
+    assert store.check_counters("acme", batch).ok
+    items = list(store.iter_results("acme", batch))
+    assert all(i.label_writes == 1 and i.attempts == 1 for i in items)
+    assert all(i.label is not None and i.model == "fake-model" and i.samples for i in items)
+    accepted = [i for i in items if i.state == ItemState.AUTO_ACCEPTED]
+    review = [i for i in items if i.state == ItemState.NEEDS_REVIEW]
+    assert min(i.confidence or 0 for i in accepted) > max(i.confidence or 0 for i in review)
+
+    # A duplicate of every job (an RQ retry, a double enqueue) labels nothing again.
+    calls_before = provider_calls(fake_provider)
+    store._enqueue("acme", [i.item_id for i in items])
+    processes.run_burst(env, name="w2")
+    assert provider_calls(fake_provider) == calls_before
+    assert all(i.label_writes == 1 for i in store.iter_results("acme", batch))
+    assert store.check_counters("acme", batch).ok
+
+    # Review: approve one, fix another; results carry the human label.
+    first = store.claim_review(REVIEWER)
+    second = store.claim_review(REVIEWER)
+    assert first is not None and second is not None and first.item_id != second.item_id
+    store.decide(REVIEWER, first.item_id, lease_token=first.lease_token, decision=Decision.APPROVE)
+    store.decide(REVIEWER, second.item_id, lease_token=second.lease_token, decision=Decision.FIX, label={"label": "negative"})
+    results = {i.item_id: i for i in store.iter_results("acme", batch)}
+    assert results[first.item_id].state == ItemState.APPROVED and results[first.item_id].source == "llm"
+    assert results[second.item_id].state == ItemState.FIXED
+    assert results[second.item_id].label == {"label": "negative"} and results[second.item_id].source == "human"
+    final = store.get_batch("acme", batch)
+    assert final.done == len(accepted) + 2
+    assert store.check_counters("acme", batch).ok
+
+
+def test_provider_failures_fail_items_and_retry_failed_labels_them(
+    make_settings: Callable[..., Settings], redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    store = Store.from_settings(make_settings(chunk_size=4))
+    with provider(latency_ms=5, latency_jitter_ms=0, error_rate=1.0) as base_url:
+        batch = submit(store, 6)
+        env = service_env(redis_url, base_url, tmp_path, max_retries=1)
+        processes.run_burst(env, name="failing")
+        info = store.get_batch("acme", batch)
+        assert info.counts[ItemState.FAILED] == 6 and info.labeled and info.state == "done"
+        failed = store.get_item("acme", f"{batch}:0")
+        assert failed.error and failed.attempts == 1 and failed.label is None
+        assert store.check_counters("acme", batch).ok
+
+        httpx.post(base_url.removesuffix("/v1") + "/config", json={"error_rate": 0.0}, timeout=5).raise_for_status()
+        assert store.retry_failed("acme", batch, actor="op") == 6
+        processes.run_burst(env, name="retry")
+        info = store.get_batch("acme", batch)
+        assert info.counts[ItemState.FAILED] == 0
+        assert info.counts[ItemState.AUTO_ACCEPTED] + info.counts[ItemState.NEEDS_REVIEW] == 6
+        relabeled = store.get_item("acme", f"{batch}:0")
+        assert relabeled.error is None and relabeled.attempts == 2 and relabeled.label_writes == 1
+        assert store.check_counters("acme", batch).ok
