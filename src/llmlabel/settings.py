@@ -82,7 +82,10 @@ class Settings(BaseSettings):
             env_key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(backend)
             if env_key and os.environ.get(env_key):
                 api_key = SecretStr(os.environ[env_key])
-        options: dict[str, object] = {"n_ctx": self.local_ctx}
+        options: dict[str, object] = {
+            "n_ctx": self.local_ctx,
+            "models_dir": str(self.data_dir / "models"),
+        }
         if self.local_threads:
             options["n_threads"] = self.local_threads
         return BackendProfile(
@@ -105,7 +108,7 @@ class Settings(BaseSettings):
 
 _DEFAULT_MODELS = {
     "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
+    "anthropic": "claude-haiku-4-5",
     "local": "default",
 }
 

@@ -22,19 +22,14 @@ def _register() -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app and turn llmlabel errors into one clean line."""
+    """Console entry point: run the app and turn llmlabel errors into one clean line.
+
+    Click's standalone mode prints usage errors itself; llmlabel errors propagate
+    out of it and are shown here without a traceback.
+    """
     _register()
     try:
-        app(standalone_mode=False)
+        app()
     except LlmlabelError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
