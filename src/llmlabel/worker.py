@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import defaultdict
 from typing import Any
 
 from rq import SimpleWorker
@@ -77,7 +76,9 @@ async def label_chunk(item_ids: list[str], team: str) -> dict[str, int]:
     if not work:
         return counts
     pending = {w.item_id: w for w in work}
-    heartbeat = asyncio.create_task(_renew_leases(store, team, pending, settings.labeling_lease_s / 3))
+    heartbeat = asyncio.create_task(
+        _renew_leases(store, team, pending, settings.labeling_lease_s / 3)
+    )
     limiter = build_rate_limiter(settings.redis_url, settings.profile())
     labelers: dict[tuple[str, str | None, str | None], Labeler | BaseException] = {}
     semaphore = asyncio.Semaphore(settings.worker_concurrency)
@@ -115,7 +116,7 @@ async def _label_one(
         record = await labeler.label(item.item_id, item.input)
     except _ITEM_ERRORS as exc:
         return "failed" if store.fail_item(item, _describe(exc)) else "lost"
-    except Exception as exc:  # noqa: BLE001 - job edge: a bug must fail the item, not strand it
+    except Exception as exc:  # job edge: a bug must fail the item, not strand it
         logger.exception("label.crashed item_id=%s", item.item_id)
         return "failed" if store.fail_item(item, f"internal error: {_describe(exc)}") else "lost"
     return "labeled" if store.save_label(item, record) else "lost"
@@ -132,8 +133,12 @@ def _labeler_for(
     key = (item.task, item.guideline_version, item.prompt_version)
     if key not in labelers:
         try:
-            labeler = build_labeler(settings, item.task, item.guideline_version, item.prompt_version, limiter=limiter)
-            store.pin_hash("guideline", item.task, labeler.guideline.version, labeler.guideline.content_hash)
+            labeler = build_labeler(
+                settings, item.task, item.guideline_version, item.prompt_version, limiter=limiter
+            )
+            store.pin_hash(
+                "guideline", item.task, labeler.guideline.version, labeler.guideline.content_hash
+            )
             store.pin_hash("prompt", item.task, labeler.prompt.version, labeler.prompt.content_hash)
             labelers[key] = labeler
         except LlmlabelError as exc:
@@ -144,7 +149,9 @@ def _labeler_for(
     return built
 
 
-async def _renew_leases(store: Store, team: str, pending: dict[str, WorkItem], every_s: float) -> None:
+async def _renew_leases(
+    store: Store, team: str, pending: dict[str, WorkItem], every_s: float
+) -> None:
     """Keep the leases of items still being labeled alive while the job runs."""
     while True:
         await asyncio.sleep(every_s)
@@ -174,7 +181,7 @@ class Housekeeper(threading.Thread):
         except LlmlabelError as exc:
             logger.warning("reap.failed error=%s", exc)
             return
-        except Exception:  # noqa: BLE001 - a housekeeping thread must survive a Redis outage
+        except Exception:  # a housekeeping thread must survive a Redis outage
             logger.exception("reap.crashed")
             return
         if report.requeued or report.failed or report.review_released or report.jobs_enqueued:

@@ -39,7 +39,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail the test after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -60,8 +62,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-         "--dir", str(data), "--logfile", str(data / "redis.log")],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--dir",
+            str(data),
+            "--logfile",
+            str(data / "redis.log"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -112,13 +127,18 @@ def store(make_settings: Callable[..., Settings]) -> Store:
 
 def principal(team: str = "acme", role: Role = Role.ADMIN, name: str | None = None) -> Principal:
     """A principal without an API key (store-level tests call the store directly)."""
-    return Principal(key_id=f"k-{team}-{role.value}", team=team, role=role, name=name or f"{team}-{role.value}")
+    return Principal(
+        key_id=f"k-{team}-{role.value}", team=team, role=role, name=name or f"{team}-{role.value}"
+    )
 
 
 @pytest.fixture(scope="session")
 def fake_provider() -> Iterator[str]:
     """The fake OpenAI-compatible provider: fast, with 30% of items answered inconsistently."""
-    with start_fake_provider(latency_ms=10, latency_jitter_ms=5, disagree_rate=0.3) as (base_url, _process):
+    with start_fake_provider(latency_ms=10, latency_jitter_ms=5, disagree_rate=0.3) as (
+        base_url,
+        _process,
+    ):
         yield base_url
 
 
@@ -149,7 +169,12 @@ class Processes:
     def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [*CLI, *args], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [*CLI, *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self.started.append(process)
@@ -159,7 +184,9 @@ class Processes:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.is_file() else ""
 
-    def worker(self, env: dict[str, str], *, name: str, burst: bool = False) -> subprocess.Popen[bytes]:
+    def worker(
+        self, env: dict[str, str], *, name: str, burst: bool = False
+    ) -> subprocess.Popen[bytes]:
         """`llmlabel worker` (with --burst: exits once the queue is empty)."""
         return self.start(["worker", "--name", name, *(["--burst"] if burst else [])], env, name)
 

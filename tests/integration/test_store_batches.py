@@ -26,7 +26,9 @@ def make_batch(n: int, task: str = "classification", **extra: Any) -> BatchCreat
 
 
 def test_create_batch_stores_items_counters_and_jobs(store: Store) -> None:
-    info, created = store.create_batch(principal(), make_batch(70), idempotency_key=None, request_hash="h")
+    info, created = store.create_batch(
+        principal(), make_batch(70), idempotency_key=None, request_hash="h"
+    )
     assert created
     assert info.total == 70
     assert info.counts[ItemState.QUEUED] == 70
@@ -44,7 +46,12 @@ def test_create_batch_stores_items_counters_and_jobs(store: Store) -> None:
 
 
 def test_unpinned_batch_gets_explicit_versions(store: Store) -> None:
-    batch = BatchCreate(task="classification", items=[{"id": "a", "text": "x"}], guideline_version=None, prompt_version=None)
+    batch = BatchCreate(
+        task="classification",
+        items=[{"id": "a", "text": "x"}],
+        guideline_version=None,
+        prompt_version=None,
+    )
     info, _ = store.create_batch(principal(), batch, idempotency_key=None, request_hash="h")
     assert info.guideline_version == "v1" and info.prompt_version == "v1"
     item = store.get_item("acme", f"{info.id}:0")
@@ -52,8 +59,12 @@ def test_unpinned_batch_gets_explicit_versions(store: Store) -> None:
 
 
 def test_idempotent_resubmit_returns_the_same_batch(store: Store) -> None:
-    first, created = store.create_batch(principal(), make_batch(5), idempotency_key="k1", request_hash="h1")
-    again, created_again = store.create_batch(principal(), make_batch(5), idempotency_key="k1", request_hash="h1")
+    first, created = store.create_batch(
+        principal(), make_batch(5), idempotency_key="k1", request_hash="h1"
+    )
+    again, created_again = store.create_batch(
+        principal(), make_batch(5), idempotency_key="k1", request_hash="h1"
+    )
     assert created and not created_again
     assert again.id == first.id
     assert len(store.list_batches("acme")) == 1
@@ -61,20 +72,26 @@ def test_idempotent_resubmit_returns_the_same_batch(store: Store) -> None:
     with pytest.raises(ConflictError):
         store.create_batch(principal(), make_batch(6), idempotency_key="k1", request_hash="other")
     # The same key in another team is another key.
-    other, created_other = store.create_batch(principal("globex"), make_batch(5), idempotency_key="k1", request_hash="h1")
+    other, created_other = store.create_batch(
+        principal("globex"), make_batch(5), idempotency_key="k1", request_hash="h1"
+    )
     assert created_other and other.id != first.id
 
 
-def test_concurrent_submits_with_one_key_create_one_batch(make_settings: Callable[..., Settings]) -> None:
+def test_concurrent_submits_with_one_key_create_one_batch(
+    make_settings: Callable[..., Settings],
+) -> None:
     results: list[str] = []
-    errors: list[BaseException] = []
+    errors: list[Exception] = []
 
     def submit() -> None:
         store = Store.from_settings(make_settings())
         try:
-            info, _ = store.create_batch(principal(), make_batch(300), idempotency_key="same", request_hash="h")
+            info, _ = store.create_batch(
+                principal(), make_batch(300), idempotency_key="same", request_hash="h"
+            )
             results.append(info.id)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=submit) for _ in range(4)]
@@ -87,11 +104,16 @@ def test_concurrent_submits_with_one_key_create_one_batch(make_settings: Callabl
     store = Store.from_settings(make_settings())
     assert len(store.list_batches("acme")) == 1
     # The losers' items were deleted: only one batch worth of item hashes exists.
-    assert len(list(store.redis.scan_iter(match=store_keys.team_prefix("acme") + "i:*", count=1000))) == 300
+    assert (
+        len(list(store.redis.scan_iter(match=store_keys.team_prefix("acme") + "i:*", count=1000)))
+        == 300
+    )
     assert store.state_totals()[ItemState.QUEUED] == 300
 
 
-def test_failed_enqueue_leaves_nothing_behind(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_enqueue_leaves_nothing_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(team: str, item_ids: list[str]) -> int:
         raise redis.ConnectionError("queue is down")
 
@@ -104,11 +126,15 @@ def test_failed_enqueue_leaves_nothing_behind(store: Store, monkeypatch: pytest.
     assert all(v == 0 for v in store.state_totals().values())
     monkeypatch.undo()
     # The same idempotency key works afterwards: nothing of the failed attempt counts.
-    info, created = store.create_batch(principal(), make_batch(3), idempotency_key="k", request_hash="h")
+    info, created = store.create_batch(
+        principal(), make_batch(3), idempotency_key="k", request_hash="h"
+    )
     assert created and info.total == 3
 
 
-def test_failed_item_write_leaves_nothing_behind(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_item_write_leaves_nothing_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = store._write_items
     calls = {"n": 0}
 
@@ -140,7 +166,9 @@ def test_other_teams_see_nothing(store: Store) -> None:
 
 
 def test_list_items_pages_in_submit_order_and_filters_by_state(store: Store) -> None:
-    info, _ = store.create_batch(principal(), make_batch(1200), idempotency_key=None, request_hash="h")
+    info, _ = store.create_batch(
+        principal(), make_batch(1200), idempotency_key=None, request_hash="h"
+    )
     page = store.list_items("acme", info.id, offset=10, limit=5)
     assert [i.id for i in page] == ["t10", "t11", "t12", "t13", "t14"]
     assert page[0].input == {"id": "t10", "text": "text number 10"}
@@ -154,14 +182,23 @@ def test_list_items_pages_in_submit_order_and_filters_by_state(store: Store) -> 
 
 
 def test_items_without_client_id_get_their_index(store: Store) -> None:
-    batch = BatchCreate(task="classification", items=[{"text": "a"}, {"text": "b"}], guideline_version="v1", prompt_version="v1")
+    batch = BatchCreate(
+        task="classification",
+        items=[{"text": "a"}, {"text": "b"}],
+        guideline_version="v1",
+        prompt_version="v1",
+    )
     info, _ = store.create_batch(principal(), batch, idempotency_key=None, request_hash="h")
     assert [i.id for i in store.iter_results("acme", info.id)] == ["0", "1"]
 
 
 def test_list_batches_newest_first_with_metadata(store: Store) -> None:
-    a, _ = store.create_batch(principal(), make_batch(1, metadata={"run": 1}), idempotency_key=None, request_hash="a")
-    b, _ = store.create_batch(principal(), make_batch(1, callback_url="http://cb"), idempotency_key=None, request_hash="b")
+    a, _ = store.create_batch(
+        principal(), make_batch(1, metadata={"run": 1}), idempotency_key=None, request_hash="a"
+    )
+    b, _ = store.create_batch(
+        principal(), make_batch(1, callback_url="http://cb"), idempotency_key=None, request_hash="b"
+    )
     listed = store.list_batches("acme")
     assert [x.id for x in listed] == [b.id, a.id]
     assert listed[1].metadata == {"run": 1}

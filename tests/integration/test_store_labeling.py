@@ -38,14 +38,28 @@ def clock() -> FakeClock:
 @pytest.fixture
 def cstore(make_settings: Callable[..., Settings], clock: FakeClock) -> Store:
     settings = make_settings(labeling_lease_s=30, max_label_attempts=2, chunk_size=4)
-    return Store(redis.Redis.from_url(settings.redis_url or "", decode_responses=True), settings=settings, clock=clock)
+    return Store(
+        redis.Redis.from_url(settings.redis_url or "", decode_responses=True),
+        settings=settings,
+        clock=clock,
+    )
 
 
 def record(item_id: str, route: Route, cost: float = 0.001) -> LabelRecord:
     return LabelRecord(
-        id=item_id, task="classification", label={"label": "positive"}, confidence=0.9 if route == Route.ACCEPT else 0.4,
-        route=route, reason="test", samples_used=3, guideline_version="v1", guideline_hash="g",
-        prompt_version="v1", prompt_hash="p", backend="openai", model="fake",
+        id=item_id,
+        task="classification",
+        label={"label": "positive"},
+        confidence=0.9 if route == Route.ACCEPT else 0.4,
+        route=route,
+        reason="test",
+        samples_used=3,
+        guideline_version="v1",
+        guideline_hash="g",
+        prompt_version="v1",
+        prompt_hash="p",
+        backend="openai",
+        model="fake",
         usage=Usage(calls=1, prompt_tokens=100, completion_tokens=20, cost_usd=cost),
     )
 
@@ -53,8 +67,12 @@ def record(item_id: str, route: Route, cost: float = 0.001) -> LabelRecord:
 def submit(store: Store, n: int) -> str:
     items = [{"id": f"t{i}", "text": f"t{i}"} for i in range(n)]
     info, _ = store.create_batch(
-        principal(), BatchCreate(task="classification", items=items, guideline_version="v1", prompt_version="v1"),
-        idempotency_key=None, request_hash="h",
+        principal(),
+        BatchCreate(
+            task="classification", items=items, guideline_version="v1", prompt_version="v1"
+        ),
+        idempotency_key=None,
+        request_hash="h",
     )
     return info.id
 
@@ -94,7 +112,10 @@ def test_fail_then_retry_failed(cstore: Store) -> None:
     assert not cstore.fail_item(work[0], "again")
     assert cstore.save_label(work[1], record(work[1].item_id, Route.ACCEPT))
     failed = cstore.get_item("acme", work[0].item_id)
-    assert failed.state == ItemState.FAILED and failed.error == "PermanentBackendError: 400 bad request"
+    assert (
+        failed.state == ItemState.FAILED
+        and failed.error == "PermanentBackendError: 400 bad request"
+    )
     assert failed.attempts == 1
     queue = queue_for(cstore.rq_redis)
     queue.empty()
@@ -112,7 +133,9 @@ def test_fail_then_retry_failed(cstore: Store) -> None:
     assert cstore.check_counters("acme", batch).ok
 
 
-def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(cstore: Store, clock: FakeClock) -> None:
+def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(
+    cstore: Store, clock: FakeClock
+) -> None:
     batch = submit(cstore, 2)
     ids = [f"{batch}:0", f"{batch}:1"]
     queue = queue_for(cstore.rq_redis)
@@ -140,10 +163,17 @@ def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(cstore: Sto
     assert cstore.check_counters("acme", batch).ok
     # Nothing left to reap.
     clock.advance(100)
-    assert cstore.reap().model_dump() == {"requeued": 0, "failed": 0, "review_released": 0, "jobs_enqueued": 0}
+    assert cstore.reap().model_dump() == {
+        "requeued": 0,
+        "failed": 0,
+        "review_released": 0,
+        "jobs_enqueued": 0,
+    }
 
 
-def test_reaper_enqueues_again_when_a_requeued_item_is_never_picked_up(cstore: Store, clock: FakeClock) -> None:
+def test_reaper_enqueues_again_when_a_requeued_item_is_never_picked_up(
+    cstore: Store, clock: FakeClock
+) -> None:
     batch = submit(cstore, 1)
     item_id = f"{batch}:0"
     queue = queue_for(cstore.rq_redis)
@@ -157,7 +187,9 @@ def test_reaper_enqueues_again_when_a_requeued_item_is_never_picked_up(cstore: S
     assert cstore.get_item("acme", item_id).state == ItemState.QUEUED
 
 
-def test_reaper_dispatches_a_batch_whose_jobs_were_never_enqueued(cstore: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reaper_dispatches_a_batch_whose_jobs_were_never_enqueued(
+    cstore: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The API process dies between publishing the batch and enqueueing its jobs.
     monkeypatch.setattr(cstore, "_enqueue", lambda team, ids: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):

@@ -30,15 +30,23 @@ def clock() -> FakeClock:
 @pytest.fixture
 def cstore(make_settings: Callable[..., Settings], clock: FakeClock) -> Store:
     settings = make_settings(review_lease_s=60)
-    return Store(redis.Redis.from_url(settings.redis_url or "", decode_responses=True), settings=settings, clock=clock)
+    return Store(
+        redis.Redis.from_url(settings.redis_url or "", decode_responses=True),
+        settings=settings,
+        clock=clock,
+    )
 
 
-def labeled_batch(store: Store, clock: FakeClock, n: int, *, team: str = "acme", task: str = "classification") -> list[str]:
+def labeled_batch(
+    store: Store, clock: FakeClock, n: int, *, team: str = "acme", task: str = "classification"
+) -> list[str]:
     """A batch whose items all went to needs_review, one second apart; their ids."""
     items = [{"id": f"t{i}", "text": f"t{i}"} for i in range(n)]
     info, _ = store.create_batch(
-        principal(team), BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
-        idempotency_key=None, request_hash="h",
+        principal(team),
+        BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
+        idempotency_key=None,
+        request_hash="h",
     )
     ids = [f"{info.id}:{i}" for i in range(n)]
     for work in store.begin_labeling(team, ids):
@@ -53,9 +61,13 @@ def test_claims_come_oldest_first_and_never_twice(cstore: Store, clock: FakeCloc
     second = cstore.claim_review(BOB)
     assert first is not None and second is not None
     assert [first.item_id, second.item_id] == ids[:2]
-    assert first.label == {"label": "positive"} and first.confidence == 0.4 and first.reason == "test"
+    assert (
+        first.label == {"label": "positive"} and first.confidence == 0.4 and first.reason == "test"
+    )
     assert first.guideline_version == "v1" and first.id == "t0"
-    assert datetime.fromisoformat(first.lease_expires_at).timestamp() == pytest.approx(clock.now + 60)
+    assert datetime.fromisoformat(first.lease_expires_at).timestamp() == pytest.approx(
+        clock.now + 60
+    )
     assert cstore.get_item("acme", ids[0]).state == ItemState.IN_REVIEW
     assert cstore.get_item("acme", ids[0]).reviewer == "alice"
     assert cstore.review_queue_depth("acme") == 1
@@ -63,7 +75,9 @@ def test_claims_come_oldest_first_and_never_twice(cstore: Store, clock: FakeCloc
     assert cstore.claim_review(ALICE) is None
 
 
-def test_concurrent_claimers_never_share_an_item(make_settings: Callable[..., Settings], cstore: Store, clock: FakeClock) -> None:
+def test_concurrent_claimers_never_share_an_item(
+    make_settings: Callable[..., Settings], cstore: Store, clock: FakeClock
+) -> None:
     ids = labeled_batch(cstore, clock, 60)
     claimed: list[str] = []
     lock = threading.Lock()
@@ -117,12 +131,19 @@ def test_renew_extends_the_lease(cstore: Store, clock: FakeClock) -> None:
     assert claim is not None
     clock.advance(50)
     renewed = cstore.renew_lease(ALICE, claim.item_id, claim.lease_token)
-    assert datetime.fromisoformat(renewed.lease_expires_at).timestamp() == pytest.approx(clock.now + 60)
+    assert datetime.fromisoformat(renewed.lease_expires_at).timestamp() == pytest.approx(
+        clock.now + 60
+    )
     clock.advance(50)  # past the first expiry, within the renewed one
     assert cstore.claim_review(BOB) is None
     with pytest.raises(LeaseError):
         cstore.renew_lease(ALICE, claim.item_id, "wrong-token")
-    assert cstore.decide(ALICE, claim.item_id, lease_token=claim.lease_token, decision=Decision.REJECT).state == ItemState.REJECTED
+    assert (
+        cstore.decide(
+            ALICE, claim.item_id, lease_token=claim.lease_token, decision=Decision.REJECT
+        ).state
+        == ItemState.REJECTED
+    )
 
 
 def test_decisions_set_state_label_source_and_audit(cstore: Store, clock: FakeClock) -> None:
@@ -130,21 +151,48 @@ def test_decisions_set_state_label_source_and_audit(cstore: Store, clock: FakeCl
     claims = [cstore.claim_review(ALICE) for _ in ids]
     assert all(claims)
     tokens = {c.item_id: c.lease_token for c in claims if c}
-    approved = cstore.decide(ALICE, ids[0], lease_token=tokens[ids[0]], decision=Decision.APPROVE, comment="looks right")
-    assert approved.state == ItemState.APPROVED and approved.label == {"label": "positive"} and approved.source == "llm"
+    approved = cstore.decide(
+        ALICE, ids[0], lease_token=tokens[ids[0]], decision=Decision.APPROVE, comment="looks right"
+    )
+    assert (
+        approved.state == ItemState.APPROVED
+        and approved.label == {"label": "positive"}
+        and approved.source == "llm"
+    )
     assert approved.review_comment == "looks right"
-    fixed = cstore.decide(ALICE, ids[1], lease_token=tokens[ids[1]], decision=Decision.FIX, label={"label": "negative", "spans": []})
-    assert fixed.state == ItemState.FIXED and fixed.label == {"label": "negative", "spans": []} and fixed.source == "human"
+    fixed = cstore.decide(
+        ALICE,
+        ids[1],
+        lease_token=tokens[ids[1]],
+        decision=Decision.FIX,
+        label={"label": "negative", "spans": []},
+    )
+    assert (
+        fixed.state == ItemState.FIXED
+        and fixed.label == {"label": "negative", "spans": []}
+        and fixed.source == "human"
+    )
     rejected = cstore.decide(ALICE, ids[2], lease_token=tokens[ids[2]], decision=Decision.REJECT)
     assert rejected.state == ItemState.REJECTED
     skipped = cstore.decide(ALICE, ids[3], lease_token=tokens[ids[3]], decision=Decision.SKIP)
     assert skipped.state == ItemState.NEEDS_REVIEW and skipped.reviewer is None
     with pytest.raises(LeaseError):
-        cstore.decide(ALICE, ids[0], lease_token=tokens[ids[0]], decision=Decision.FIX, label={"label": "neutral"})
+        cstore.decide(
+            ALICE,
+            ids[0],
+            lease_token=tokens[ids[0]],
+            decision=Decision.FIX,
+            label={"label": "neutral"},
+        )
     with pytest.raises(LabelValidationError):
         cstore.decide(ALICE, ids[3], lease_token="t", decision=Decision.FIX, label=None)
     events = cstore.audit_events("acme")
-    assert [e.action for e in events] == ["review.skip", "review.reject", "review.fix", "review.approve"]
+    assert [e.action for e in events] == [
+        "review.skip",
+        "review.reject",
+        "review.fix",
+        "review.approve",
+    ]
     fix_event = events[2]
     assert fix_event.actor == "alice" and fix_event.item_id == ids[1]
     # Empty lists survive the audit record as lists.

@@ -25,7 +25,9 @@ def test_activate_rollback_and_history(store: Store) -> None:
         store.rollback("ner", actor="op")
     assert store.active_versions("ner") == ("v1", "v1")
     history = store.version_history("ner")
-    assert [e.action for e in history] == ["version.rollback", "version.rollback"] + ["version.activate"] * 3
+    assert [e.action for e in history] == ["version.rollback", "version.rollback"] + [
+        "version.activate"
+    ] * 3
     assert history[0].before == {"task": "ner", "guideline_version": "v2", "prompt_version": "v1"}
     assert history[0].after == {"task": "ner", "guideline_version": "v1", "prompt_version": "v1"}
     assert history[2].actor == "op2"
@@ -43,7 +45,9 @@ def test_pin_hash_records_first_use_and_refuses_changes(store: Store) -> None:
 def test_api_keys_are_stored_hashed(store: Store) -> None:
     key = store.create_api_key(team="acme", role=Role.REVIEWER, name="alice")
     who = store.authenticate(key)
-    assert who is not None and who.team == "acme" and who.role == Role.REVIEWER and who.name == "alice"
+    assert (
+        who is not None and who.team == "acme" and who.role == Role.REVIEWER and who.name == "alice"
+    )
     assert store.authenticate(key + "x") is None
     assert store.authenticate("nonsense") is None
     # The plain key is nowhere in Redis.

@@ -19,10 +19,15 @@ REVIEWER = principal(role=Role.REVIEWER, name="rita")
 
 
 def submit(store: Store, n: int, task: str = "classification") -> str:
-    items = [{"id": f"t{i}", "text": f"customer message number {i}: the parcel arrived"} for i in range(n)]
+    items = [
+        {"id": f"t{i}", "text": f"customer message number {i}: the parcel arrived"}
+        for i in range(n)
+    ]
     info, _ = store.create_batch(
-        principal(), BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
-        idempotency_key=None, request_hash="h",
+        principal(),
+        BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
+        idempotency_key=None,
+        request_hash="h",
     )
     return info.id
 
@@ -33,7 +38,11 @@ def provider_calls(base_url: str) -> int:
 
 
 def test_batch_is_labeled_reviewed_and_never_labeled_twice(
-    make_settings: Callable[..., Settings], redis_url: str, fake_provider: str, processes: Processes, tmp_path: Path
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    fake_provider: str,
+    processes: Processes,
+    tmp_path: Path,
 ) -> None:
     store = Store.from_settings(make_settings(chunk_size=8))
     batch = submit(store, 24)
@@ -68,11 +77,23 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     second = store.claim_review(REVIEWER)
     assert first is not None and second is not None and first.item_id != second.item_id
     store.decide(REVIEWER, first.item_id, lease_token=first.lease_token, decision=Decision.APPROVE)
-    store.decide(REVIEWER, second.item_id, lease_token=second.lease_token, decision=Decision.FIX, label={"label": "negative"})
+    store.decide(
+        REVIEWER,
+        second.item_id,
+        lease_token=second.lease_token,
+        decision=Decision.FIX,
+        label={"label": "negative"},
+    )
     results = {i.item_id: i for i in store.iter_results("acme", batch)}
-    assert results[first.item_id].state == ItemState.APPROVED and results[first.item_id].source == "llm"
+    assert (
+        results[first.item_id].state == ItemState.APPROVED
+        and results[first.item_id].source == "llm"
+    )
     assert results[second.item_id].state == ItemState.FIXED
-    assert results[second.item_id].label == {"label": "negative"} and results[second.item_id].source == "human"
+    assert (
+        results[second.item_id].label == {"label": "negative"}
+        and results[second.item_id].source == "human"
+    )
     final = store.get_batch("acme", batch)
     assert final.done == len(accepted) + 2
     assert store.check_counters("acme", batch).ok
@@ -92,7 +113,9 @@ def test_provider_failures_fail_items_and_retry_failed_labels_them(
         assert failed.error and failed.attempts == 1 and failed.label is None
         assert store.check_counters("acme", batch).ok
 
-        httpx.post(base_url.removesuffix("/v1") + "/config", json={"error_rate": 0.0}, timeout=5).raise_for_status()
+        httpx.post(
+            base_url.removesuffix("/v1") + "/config", json={"error_rate": 0.0}, timeout=5
+        ).raise_for_status()
         assert store.retry_failed("acme", batch, actor="op") == 6
         processes.run_burst(env, name="retry")
         info = store.get_batch("acme", batch)

@@ -31,7 +31,9 @@ _out = Console()
 _err = Console(stderr=True)
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-redis_app = typer.Typer(help="The embedded Redis server (data under LLMLABEL_DATA_DIR/redis).", no_args_is_help=True)
+redis_app = typer.Typer(
+    help="The embedded Redis server (data under LLMLABEL_DATA_DIR/redis).", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
 
@@ -52,7 +54,10 @@ def _resolved_settings(**overrides: Any) -> Settings:
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty")] = False,
     concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Items labeled at once per job (default: LLMLABEL_WORKER_CONCURRENCY)")
+        int | None,
+        typer.Option(
+            min=1, help="Items labeled at once per job (default: LLMLABEL_WORKER_CONCURRENCY)"
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Worker name shown by RQ")] = None,
 ) -> None:
@@ -63,8 +68,10 @@ def worker(
     overrides: dict[str, Any] = {"worker_concurrency": concurrency} if concurrency else {}
     settings = _resolved_settings(**overrides)
     profile = settings.profile()
-    _err.print(f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
-               f"concurrency {settings.worker_concurrency}")
+    _err.print(
+        f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
+        f"concurrency {settings.worker_concurrency}"
+    )
     run_worker(settings, burst=burst, name=name)
 
 
@@ -79,8 +86,13 @@ def serve(
 
     _resolved_settings()
     uvicorn.run(
-        "llmlabel.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level="info", proxy_headers=True,
+        "llmlabel.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
     )
 
 
@@ -88,7 +100,9 @@ def serve(
 def keys_create(
     team: Annotated[str, typer.Option(help="Team the key belongs to")],
     role: Annotated[Role, typer.Option(help="submitter | reviewer | operator | admin")],
-    name: Annotated[str | None, typer.Option(help="Who or what uses the key (shown in audit logs)")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Who or what uses the key (shown in audit logs)")
+    ] = None,
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
     store = Store.from_settings(_resolved_settings())
@@ -123,7 +137,9 @@ def redis_status_cmd() -> None:
 def _child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A child process in its own process group, stopped (TERM, then KILL) on exit."""
     with log.open("ab") as fh:
-        process = subprocess.Popen(args, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield process
     finally:
@@ -138,7 +154,9 @@ def _child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproce
                 process.wait()
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+def _wait_http(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 60
+) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
@@ -152,7 +170,10 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s:
 
 
 def _default_data_dir() -> Path | None:
-    for candidate in (Path.cwd().parent / "shared" / "datasets", Path.cwd() / "shared" / "datasets"):
+    for candidate in (
+        Path.cwd().parent / "shared" / "datasets",
+        Path.cwd() / "shared" / "datasets",
+    ):
         if candidate.is_dir():
             return candidate
     return None
@@ -162,10 +183,17 @@ def _default_data_dir() -> Path | None:
 def demo(
     port: Annotated[int, typer.Option(help="API port")] = 8000,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Datasets folder with <task>/dev.jsonl (default: ../shared/datasets)")
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Datasets folder with <task>/dev.jsonl (default: ../shared/datasets)"
+        ),
     ] = None,
-    exit_when_done: Annotated[bool, typer.Option(help="Stop everything once labeling is done")] = False,
-    timeout: Annotated[float, typer.Option(help="Give up waiting for labels after this many seconds")] = 1800,
+    exit_when_done: Annotated[
+        bool, typer.Option(help="Stop everything once labeling is done")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Give up waiting for labels after this many seconds")
+    ] = 1800,
 ) -> None:
     """Run the whole service locally: Redis, a worker, the API, keys and a 12-item sample."""
     base_settings = get_settings()
@@ -175,20 +203,30 @@ def demo(
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LLMLABEL_REDIS_URL": settings.redis_url or ""}
     profile = settings.profile()
-    _out.print(f"[bold]llmlabel demo[/]: redis {settings.redis_url}, backend {profile.backend} ({profile.model})")
+    _out.print(
+        f"[bold]llmlabel demo[/]: redis {settings.redis_url}, backend {profile.backend} ({profile.model})"
+    )
     store = Store.from_settings(settings)
-    keys = {role: store.create_api_key(team="demo", role=role, name=f"demo-{role.value}")
-            for role in (Role.ADMIN, Role.SUBMITTER, Role.REVIEWER)}
+    keys = {
+        role: store.create_api_key(team="demo", role=role, name=f"demo-{role.value}")
+        for role in (Role.ADMIN, Role.SUBMITTER, Role.REVIEWER)
+    }
     base = f"http://127.0.0.1:{port}"
     try:
-        with _child([*_CLI, "worker"], env, logs / "worker.log"), \
-                _child([*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log") as api:
+        with (
+            _child([*_CLI, "worker"], env, logs / "worker.log"),
+            _child(
+                [*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log"
+            ) as api,
+        ):
             _wait_http(f"{base}/healthz", api, logs / "api.log")
             batch_ids = _submit_sample(base, keys[Role.SUBMITTER], data_dir or _default_data_dir())
             _follow(base, keys[Role.SUBMITTER], batch_ids, timeout)
             _print_next_steps(base, keys, batch_ids, logs)
             if not exit_when_done:
-                _out.print("[dim]running; Ctrl-C stops the worker, the API and the Redis this demo started[/]")
+                _out.print(
+                    "[dim]running; Ctrl-C stops the worker, the API and the Redis this demo started[/]"
+                )
                 with suppress(KeyboardInterrupt):
                     while api.poll() is None:
                         time.sleep(1)
@@ -203,11 +241,15 @@ def _submit_sample(base: str, key: str, data_dir: Path | None) -> list[str]:
     for task in DEMO_TASKS:
         items, source = load_demo_items(task, data_dir=data_dir)
         response = httpx.post(
-            f"{base}/v1/batches", json={"task": task, "items": items},
-            headers={"Authorization": f"Bearer {key}"}, timeout=30,
+            f"{base}/v1/batches",
+            json={"task": task, "items": items},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
         )
         if response.status_code >= 300:
-            raise ConfigError(f"submitting the {task} sample failed: {response.status_code} {response.text}")
+            raise ConfigError(
+                f"submitting the {task} sample failed: {response.status_code} {response.text}"
+            )
         batch_ids.append(response.json()["id"])
         _out.print(f"submitted {len(items)} {task} items from {source}: batch {batch_ids[-1]}")
     return batch_ids
@@ -217,18 +259,30 @@ def _follow(base: str, key: str, batch_ids: list[str], timeout_s: float) -> None
     """A progress bar over all demo batches until no item is queued or labeling."""
     headers = {"Authorization": f"Bearer {key}"}
     deadline = time.monotonic() + timeout_s
-    columns = (TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("labeling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=_out) as progress:
         bar = progress.add_task("", total=None)
         while True:
-            infos = [httpx.get(f"{base}/v1/batches/{b}", headers=headers, timeout=10).json() for b in batch_ids]
+            infos = [
+                httpx.get(f"{base}/v1/batches/{b}", headers=headers, timeout=10).json()
+                for b in batch_ids
+            ]
             total = sum(i["total"] for i in infos)
             pending = sum(i["counts"]["queued"] + i["counts"]["labeling"] for i in infos)
             review = sum(i["counts"]["needs_review"] for i in infos)
             failed = sum(i["counts"]["failed"] for i in infos)
-            progress.update(bar, total=total, completed=total - pending,
-                            description=f"{review} for review, {failed} failed")
+            progress.update(
+                bar,
+                total=total,
+                completed=total - pending,
+                description=f"{review} for review, {failed} failed",
+            )
             if pending == 0:
                 return
             if time.monotonic() > deadline:
@@ -240,9 +294,17 @@ def _print_next_steps(base: str, keys: dict[Role, str], batch_ids: list[str], lo
     submitter, reviewer = keys[Role.SUBMITTER], keys[Role.REVIEWER]
     _out.print("\n[bold green]labeling done.[/] Where to look:")
     for batch_id in batch_ids:
-        _out.print(f"  batch   curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_id}")
-    _out.print(f"  results curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_ids[0]}/results")
-    _out.print(f"  review  curl -X POST -H 'Authorization: Bearer {reviewer}' {base}/v1/review/claim")
+        _out.print(
+            f"  batch   curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_id}"
+        )
+    _out.print(
+        f"  results curl -H 'Authorization: Bearer {submitter}' {base}/v1/batches/{batch_ids[0]}/results"
+    )
+    _out.print(
+        f"  review  curl -X POST -H 'Authorization: Bearer {reviewer}' {base}/v1/review/claim"
+    )
     _out.print(f"  docs    {base}/docs")
-    _out.print(f"  keys    admin {keys[Role.ADMIN]}\n          submitter {submitter}\n          reviewer {reviewer}")
+    _out.print(
+        f"  keys    admin {keys[Role.ADMIN]}\n          submitter {submitter}\n          reviewer {reviewer}"
+    )
     _out.print(f"  logs    {logs}")

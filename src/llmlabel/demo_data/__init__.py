@@ -23,7 +23,9 @@ def _read(path: Path, n: int) -> list[dict[str, Any]]:
     return items
 
 
-def load_demo_items(task: str, *, data_dir: Path | None, n: int = 3) -> tuple[list[dict[str, Any]], str]:
+def load_demo_items(
+    task: str, *, data_dir: Path | None, n: int = 3
+) -> tuple[list[dict[str, Any]], str]:
     """The first `n` items of `data_dir/<task>/dev.jsonl`, else of the bundled sample; and where they came from."""
     if data_dir is not None:
         path = data_dir / task / "dev.jsonl"

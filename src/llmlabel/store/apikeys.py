@@ -43,9 +43,12 @@ class ApiKeysMixin(StoreBase):
         """The principal of a plain API key, or None if unknown."""
         if not key.startswith(KEY_PREFIX):
             return None
-        fields = self.redis.hgetall(keys.apikey(_hash(key)))
+        fields = self._hash(keys.apikey(_hash(key)))
         if not fields:
             return None
         return Principal(
-            key_id=fields["key_id"], team=fields["team"], role=Role(fields["role"]), name=fields["name"] or None
+            key_id=fields["key_id"],
+            team=fields["team"],
+            role=Role(fields["role"]),
+            name=fields["name"] or None,
         )

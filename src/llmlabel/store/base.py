@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import redis
 from redis.commands.core import Script
@@ -99,7 +99,11 @@ class StoreBase:
     """The Redis client, settings and scripts every part of the store shares."""
 
     def __init__(
-        self, redis_client: redis.Redis, *, settings: Settings, clock: Callable[[], float] = time.time
+        self,
+        redis_client: redis.Redis,
+        *,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not redis_client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ConfigError("the store needs a Redis client with decode_responses=True")
@@ -120,7 +124,9 @@ class StoreBase:
                 "no Redis configured: set LLMLABEL_REDIS_URL, or run `llmlabel redis start` "
                 "and use the URL it prints"
             )
-        return cls(redis.Redis.from_url(settings.redis_url, decode_responses=True), settings=settings)
+        return cls(
+            redis.Redis.from_url(settings.redis_url, decode_responses=True), settings=settings
+        )
 
     def ping(self) -> bool:
         """True when Redis answers."""
@@ -143,12 +149,25 @@ class StoreBase:
         except redis.ResponseError as exc:
             raise StoreError(f"store script {name} failed: {exc}") from exc
 
+    def _hash(self, key: str) -> dict[str, str]:
+        """HGETALL as str -> str (the client decodes responses)."""
+        return cast("dict[str, str]", self.redis.hgetall(key))
+
+    def _text(self, value: object) -> str | None:
+        """A decoded single reply (redis-py types replies as bytes | str)."""
+        return cast("str | None", value)
+
+    @staticmethod
+    def _strs(value: object) -> list[str]:
+        """A decoded list reply."""
+        return cast("list[str]", value)
+
     def _now(self) -> float:
         return self._clock()
 
     def active_versions(self, task: str) -> tuple[str | None, str | None]:
         """(guideline_version, prompt_version) active for a task; Nones mean latest on disk."""
-        gv, pv = self.redis.hmget(keys.version_active(task), ["gv", "pv"])
+        gv, pv = self._strs(self.redis.hmget(keys.version_active(task), ["gv", "pv"]))
         return gv or None, pv or None
 
     def _enqueue(self, team: str, item_ids: Sequence[str]) -> int:

@@ -14,7 +14,14 @@ from llmlabel.errors import ConflictError, NotFoundError, StoreError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info, item_view, split_item_id
-from llmlabel.store.models import AuditEvent, BatchCreate, BatchInfo, CounterCheck, ItemView, Principal
+from llmlabel.store.models import (
+    AuditEvent,
+    BatchCreate,
+    BatchInfo,
+    CounterCheck,
+    ItemView,
+    Principal,
+)
 
 __all__ = ["BatchesMixin"]
 
@@ -52,7 +59,7 @@ class BatchesMixin(StoreBase):
         idem_key = ""
         if idempotency_key is not None:
             idem_key = keys.idempotency(team, hashlib.sha256(idempotency_key.encode()).hexdigest())
-            existing = self.redis.get(idem_key)
+            existing = self._text(self.redis.get(idem_key))
             if existing is not None:
                 return self._idempotent_hit(team, existing, request_hash)
         gv, pv = self._resolve_versions(batch)
@@ -77,8 +84,23 @@ class BatchesMixin(StoreBase):
             self._write_items(team, batch_id, batch, gv, pv, now)
             existing = self._run(
                 "PUBLISH",
-                [keys.batch(team, batch_id), keys.batches(team), idem_key, keys.teams(), keys.dispatch()],
-                [team, batch_id, repr(now), total, idem_value, member, now + DISPATCH_GRACE_S, *flat],
+                [
+                    keys.batch(team, batch_id),
+                    keys.batches(team),
+                    idem_key,
+                    keys.teams(),
+                    keys.dispatch(),
+                ],
+                [
+                    team,
+                    batch_id,
+                    repr(now),
+                    total,
+                    idem_value,
+                    member,
+                    now + DISPATCH_GRACE_S,
+                    *flat,
+                ],
             )
         except (redis.RedisError, StoreError) as exc:
             self._delete_items(team, batch_id, total)
@@ -114,7 +136,13 @@ class BatchesMixin(StoreBase):
         return gv, pv
 
     def _write_items(
-        self, team: str, batch_id: str, batch: BatchCreate, gv: str | None, pv: str | None, now: float
+        self,
+        team: str,
+        batch_id: str,
+        batch: BatchCreate,
+        gv: str | None,
+        pv: str | None,
+        now: float,
     ) -> None:
         queued = keys.batch_state(team, batch_id, ItemState.QUEUED.value)
         for start in range(0, len(batch.items), _WRITE_CHUNK):
@@ -145,12 +173,17 @@ class BatchesMixin(StoreBase):
     def _delete_items(self, team: str, batch_id: str, total: int) -> None:
         """Delete a batch's item hashes and state sets (the batch record must be gone first)."""
         for start in range(0, total, _WRITE_CHUNK):
-            ids = [keys.item(team, f"{batch_id}:{i}") for i in range(start, min(start + _WRITE_CHUNK, total))]
+            ids = [
+                keys.item(team, f"{batch_id}:{i}")
+                for i in range(start, min(start + _WRITE_CHUNK, total))
+            ]
             self.redis.delete(*ids)
         self.redis.delete(*(keys.batch_state(team, batch_id, s.value) for s in ItemState))
         self.redis.delete(keys.review_queue_batch(team, batch_id))
 
-    def _rollback(self, team: str, batch_id: str, total: int, idem_key: str, idem_value: str) -> None:
+    def _rollback(
+        self, team: str, batch_id: str, total: int, idem_key: str, idem_value: str
+    ) -> None:
         # Unpublish first: every transition script checks the batch record, so a
         # worker racing with this delete can no longer touch counters or items.
         self._run(
@@ -161,7 +194,7 @@ class BatchesMixin(StoreBase):
         self._delete_items(team, batch_id, total)
 
     def _batch_fields(self, team: str, batch_id: str) -> dict[str, str]:
-        fields: dict[str, str] = self.redis.hgetall(keys.batch(team, batch_id))
+        fields = self._hash(keys.batch(team, batch_id))
         if "task" not in fields:
             raise NotFoundError(f"batch {batch_id} not found")
         return fields
@@ -172,7 +205,7 @@ class BatchesMixin(StoreBase):
 
     def list_batches(self, team: str, *, limit: int = 50) -> list[BatchInfo]:
         """The team's batches, newest first."""
-        ids: list[str] = self.redis.zrevrange(keys.batches(team), 0, max(limit, 1) - 1)
+        ids = self._strs(self.redis.zrevrange(keys.batches(team), 0, max(limit, 1) - 1))
         with self.redis.pipeline(transaction=False) as pipe:
             for batch_id in ids:
                 pipe.hgetall(keys.batch(team, batch_id))
@@ -204,18 +237,24 @@ class BatchesMixin(StoreBase):
             end = min(offset + limit, int(fields["total"]))
             ids = [f"{batch_id}:{i}" for i in range(offset, end)]
         else:
-            ids = self.redis.zrange(keys.batch_state(team, batch_id, state.value), offset, offset + limit - 1)
+            ids = self._strs(
+                self.redis.zrange(
+                    keys.batch_state(team, batch_id, state.value), offset, offset + limit - 1
+                )
+            )
         return self._views(team, ids)
 
     def iter_results(self, team: str, batch_id: str) -> Iterator[ItemView]:
         """Every item of a batch in submit order, read in pages (for streaming exports)."""
         total = int(self._batch_fields(team, batch_id)["total"])
         for start in range(0, total, _PAGE):
-            yield from self._views(team, [f"{batch_id}:{i}" for i in range(start, min(start + _PAGE, total))])
+            yield from self._views(
+                team, [f"{batch_id}:{i}" for i in range(start, min(start + _PAGE, total))]
+            )
 
     def get_item(self, team: str, item_id: str) -> ItemView:
         """One item; NotFoundError if missing or another team's."""
-        fields = self.redis.hgetall(keys.item(team, item_id)) if split_item_id(item_id) else {}
+        fields = self._hash(keys.item(team, item_id)) if split_item_id(item_id) else {}
         if not fields:
             raise NotFoundError(f"item {item_id} not found")
         return item_view(item_id, fields)
@@ -230,7 +269,13 @@ class BatchesMixin(StoreBase):
             ids: list[str] = self._run(
                 "RETRY_FAILED",
                 [keys.labeling_leases(), failed_key],
-                [keys.team_prefix(team), team, now, now + self.settings.labeling_lease_s, _WRITE_CHUNK],
+                [
+                    keys.team_prefix(team),
+                    team,
+                    now,
+                    now + self.settings.labeling_lease_s,
+                    _WRITE_CHUNK,
+                ],
             )
             if not ids:
                 break
@@ -239,7 +284,10 @@ class BatchesMixin(StoreBase):
             # is lost, the reaper enqueues them again.
             self._enqueue(team, ids)
         event = AuditEvent(
-            at=self._now(), actor=actor, action="batch.retry_failed", after={"batch_id": batch_id, "requeued": moved}
+            at=self._now(),
+            actor=actor,
+            action="batch.retry_failed",
+            after={"batch_id": batch_id, "requeued": moved},
         )
         self._audit(team, event.model_dump_json())
         return moved
@@ -264,5 +312,9 @@ class BatchesMixin(StoreBase):
                 pipe.zcard(keys.batch_state(team, batch_id, s.value))
             indexed = dict(zip((s.value for s in ItemState), pipe.execute(), strict=True))
         return CounterCheck(
-            counters=info.counts, actual=actual, indexed=indexed, usage_counted=info.usage, usage_actual=usage
+            counters=info.counts,
+            actual=actual,
+            indexed=indexed,
+            usage_counted=info.usage,
+            usage_actual=usage,
         )

@@ -24,7 +24,9 @@ def rq_connection(client: redis.Redis) -> redis.Redis:
     pool = client.connection_pool
     kwargs = dict(pool.connection_kwargs)
     kwargs["decode_responses"] = False
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    )
 
 
 def queue_for(connection: redis.Redis) -> Queue:
@@ -38,7 +40,12 @@ def _chunks(ids: Sequence[str], size: int) -> Iterable[list[str]]:
 
 
 def enqueue_chunks(
-    connection: redis.Redis, team: str, item_ids: Sequence[str], *, chunk_size: int, job_timeout_s: int
+    connection: redis.Redis,
+    team: str,
+    item_ids: Sequence[str],
+    *,
+    chunk_size: int,
+    job_timeout_s: int,
 ) -> int:
     """Enqueue `label_chunk(ids, team)` jobs for `item_ids`; returns the number of jobs.
 

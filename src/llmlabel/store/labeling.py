@@ -35,7 +35,14 @@ class LabelingMixin(StoreBase):
         claimed: list[str] = self._run(
             "BEGIN",
             [keys.labeling_leases()],
-            [keys.team_prefix(team), team, now, now + self.settings.labeling_lease_s, token, *item_ids],
+            [
+                keys.team_prefix(team),
+                team,
+                now,
+                now + self.settings.labeling_lease_s,
+                token,
+                *item_ids,
+            ],
         )
         batch_fields = ["batch", "id", "task", "input", "gv", "pv", "attempts"]
         with self.redis.pipeline(transaction=False) as pipe:
@@ -55,7 +62,9 @@ class LabelingMixin(StoreBase):
                 lease_token=token,
                 attempts=int(attempts),
             )
-            for item_id, (batch_id, client_id, task, input_json, gv, pv, attempts) in zip(claimed, rows, strict=True)
+            for item_id, (batch_id, client_id, task, input_json, gv, pv, attempts) in zip(
+                claimed, rows, strict=True
+            )
         ]
 
     def renew_labeling(self, team: str, items: list[WorkItem]) -> int:
@@ -106,7 +115,14 @@ class LabelingMixin(StoreBase):
         done = self._run(
             "FAIL",
             [keys.labeling_leases()],
-            [keys.team_prefix(work.team), work.team, work.item_id, work.lease_token, self._now(), error[:_MAX_ERROR_CHARS]],
+            [
+                keys.team_prefix(work.team),
+                work.team,
+                work.item_id,
+                work.lease_token,
+                self._now(),
+                error[:_MAX_ERROR_CHARS],
+            ],
         )
         return bool(done)
 
@@ -124,7 +140,13 @@ class LabelingMixin(StoreBase):
             failed, members = self._run(
                 "REAP_LABELING",
                 [keys.labeling_leases()],
-                [keys.ROOT, now, now + self.settings.labeling_lease_s, self.settings.max_label_attempts, _REAP_LIMIT],
+                [
+                    keys.ROOT,
+                    now,
+                    now + self.settings.labeling_lease_s,
+                    self.settings.max_label_attempts,
+                    _REAP_LIMIT,
+                ],
             )
             report.failed += int(failed)
             by_team: dict[str, list[str]] = defaultdict(list)
@@ -137,7 +159,7 @@ class LabelingMixin(StoreBase):
             if len(members) + int(failed) < _REAP_LIMIT:
                 break
         report.jobs_enqueued += self._dispatch_stalled()
-        for team in self.redis.smembers(keys.teams()):
+        for team in self._strs(list(self.redis.smembers(keys.teams()))):
             report.review_released += int(
                 self._run("RELEASE_REVIEWS", [], [keys.team_prefix(team), self._now()])
             )
@@ -146,12 +168,13 @@ class LabelingMixin(StoreBase):
     def _dispatch_stalled(self) -> int:
         """Enqueue the queued items of batches whose submitter died before enqueueing them."""
         jobs = 0
-        for member in self.redis.zrangebyscore(keys.dispatch(), "-inf", self._now()):
+        for member in self._strs(self.redis.zrangebyscore(keys.dispatch(), "-inf", self._now())):
             # ZREM decides which reaper dispatches it, when several run at once.
             if not self.redis.zrem(keys.dispatch(), member):
                 continue
             team, _, batch_id = member.partition("|")
-            ids = self.redis.zrange(keys.batch_state(team, batch_id, ItemState.QUEUED.value), 0, -1)
+            queued = keys.batch_state(team, batch_id, ItemState.QUEUED.value)
+            ids = self._strs(self.redis.zrange(queued, 0, -1))
             try:
                 jobs += self._enqueue(team, ids)
             except redis.RedisError:

@@ -186,7 +186,9 @@ class CounterCheck(BaseModel):
     @property
     def ok(self) -> bool:
         """True when counters, state sets and usage all match the items."""
-        same_usage = self.usage_counted.model_copy(update={"cost_usd": 0.0}) == self.usage_actual.model_copy(
-            update={"cost_usd": 0.0}
-        ) and abs(self.usage_counted.cost_usd - self.usage_actual.cost_usd) < 1e-6
+        same_usage = (
+            self.usage_counted.model_copy(update={"cost_usd": 0.0})
+            == self.usage_actual.model_copy(update={"cost_usd": 0.0})
+            and abs(self.usage_counted.cost_usd - self.usage_actual.cost_usd) < 1e-6
+        )
         return self.counters == self.actual == self.indexed and same_usage

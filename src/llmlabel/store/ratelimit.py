@@ -43,10 +43,16 @@ class RedisRateLimiter:
     """Waits until a request (and its tokens) fit in the shared per-minute windows."""
 
     def __init__(self, redis_url: str, profile: BackendProfile) -> None:
-        self._storage = RedisStorage(limits_uri(redis_url), implementation="redispy", key_prefix="ll:ratelimit")
+        self._storage = RedisStorage(
+            limits_uri(redis_url), implementation="redispy", key_prefix="ll:ratelimit"
+        )
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._scope = (profile.backend, profile.base_url or "", profile.model)
-        self._requests = RateLimitItemPerMinute(profile.requests_per_minute) if profile.requests_per_minute else None
+        self._requests = (
+            RateLimitItemPerMinute(profile.requests_per_minute)
+            if profile.requests_per_minute
+            else None
+        )
         self._token_unit = max(1, -(-profile.tokens_per_minute // _MAX_WINDOW_ENTRIES))
         self._tokens = (
             RateLimitItemPerMinute(max(1, profile.tokens_per_minute // self._token_unit))

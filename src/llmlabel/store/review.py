@@ -31,10 +31,13 @@ class ReviewMixin(StoreBase):
         never get the same item; expired leases of the team are released first.
         """
         team = principal.team
-        if batch_id is not None and task is not None:
-            # A batch holds one task: asking for another one matches nothing.
-            if self.redis.hget(keys.batch(team, batch_id), "task") != task:
-                return None
+        # A batch holds one task: asking for another one matches nothing.
+        if (
+            batch_id is not None
+            and task is not None
+            and self._text(self.redis.hget(keys.batch(team, batch_id), "task")) != task
+        ):
+            return None
         if batch_id is not None:
             queue = keys.review_queue_batch(team, batch_id)
         elif task is not None:
@@ -45,14 +48,16 @@ class ReviewMixin(StoreBase):
         until = now + self.settings.review_lease_s
         token = secrets.token_urlsafe(16)
         item_id = self._run(
-            "CLAIM", [queue], [keys.team_prefix(team), now, until, token, principal.name or principal.key_id]
+            "CLAIM",
+            [queue],
+            [keys.team_prefix(team), now, until, token, principal.name or principal.key_id],
         )
         if item_id is None:
             return None
         return self._claim_view(team, item_id)
 
     def _claim_view(self, team: str, item_id: str) -> ReviewClaim:
-        fields = self.redis.hgetall(keys.item(team, item_id))
+        fields = self._hash(keys.item(team, item_id))
         if not fields:
             raise NotFoundError(f"item {item_id} not found")
         view = item_view(item_id, fields)
@@ -119,7 +124,9 @@ class ReviewMixin(StoreBase):
                 lease_token,
                 self._now(),
                 decision.value,
-                json.dumps(label, separators=(",", ":"), ensure_ascii=False) if label is not None else "",
+                json.dumps(label, separators=(",", ":"), ensure_ascii=False)
+                if label is not None
+                else "",
                 comment or "",
                 principal.name or principal.key_id,
                 AUDIT_MAX,
@@ -129,7 +136,7 @@ class ReviewMixin(StoreBase):
             raise NotFoundError(f"item {item_id} not found")
         if result == "lease":
             raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
-        return item_view(item_id, self.redis.hgetall(keys.item(team, item_id)))
+        return item_view(item_id, self._hash(keys.item(team, item_id)))
 
     def _require_item(self, team: str, item_id: str) -> None:
         if not split_item_id(item_id) or not self.redis.exists(keys.item(team, item_id)):
@@ -139,4 +146,6 @@ class ReviewMixin(StoreBase):
         """Items waiting for review (needs_review), for one team or all."""
         if team is not None:
             return int(self.redis.zcard(keys.review_queue(team)))
-        return int(self.redis.hget(keys.state_totals(), ItemState.NEEDS_REVIEW.value) or 0)
+        return int(
+            self._text(self.redis.hget(keys.state_totals(), ItemState.NEEDS_REVIEW.value)) or 0
+        )

@@ -20,4 +20,3 @@ class Store(ApiKeysMixin, BatchesMixin, LabelingMixin, ReviewMixin, VersionsMixi
 
     Build it with `Store.from_settings(settings)` or `Store(redis.Redis(..., decode_responses=True), settings=...)`.
     """
-

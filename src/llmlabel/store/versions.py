@@ -29,7 +29,9 @@ return pair
 class VersionsMixin(StoreBase):
     """Activate, roll back and pin guideline/prompt versions; read audit logs and totals."""
 
-    def activate(self, task: str, *, guideline_version: str, prompt_version: str, actor: str) -> None:
+    def activate(
+        self, task: str, *, guideline_version: str, prompt_version: str, actor: str
+    ) -> None:
         """Make a version pair active for a task (audited, kept in history)."""
         before_gv, before_pv = self.active_versions(task)
         event = AuditEvent(
@@ -37,10 +39,16 @@ class VersionsMixin(StoreBase):
             actor=actor,
             action="version.activate",
             before={"task": task, "guideline_version": before_gv, "prompt_version": before_pv},
-            after={"task": task, "guideline_version": guideline_version, "prompt_version": prompt_version},
+            after={
+                "task": task,
+                "guideline_version": guideline_version,
+                "prompt_version": prompt_version,
+            },
         )
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.version_active(task), mapping={"gv": guideline_version, "pv": prompt_version})
+            pipe.hset(
+                keys.version_active(task), mapping={"gv": guideline_version, "pv": prompt_version}
+            )
             pipe.lpush(keys.version_stack(task), f"{guideline_version}\t{prompt_version}")
             pipe.ltrim(keys.version_stack(task), 0, _HISTORY_MAX - 1)
             pipe.lpush(keys.version_history(task), event.model_dump_json())
@@ -78,7 +86,9 @@ class VersionsMixin(StoreBase):
         field = f"{kind}:{task}:{version}"
         if self.redis.hsetnx(keys.pins(), field, content_hash):
             return
-        check_pinned(kind, task, version, content_hash, self.redis.hget(keys.pins(), field))
+        check_pinned(
+            kind, task, version, content_hash, self._text(self.redis.hget(keys.pins(), field))
+        )
 
     def audit_events(self, team: str, *, limit: int = 100) -> list[AuditEvent]:
         """The team's audit events, newest first."""
@@ -87,5 +97,5 @@ class VersionsMixin(StoreBase):
 
     def state_totals(self) -> dict[str, int]:
         """Items per state over all teams (every ItemState present), for /metrics."""
-        raw = self.redis.hgetall(keys.state_totals())
+        raw = self._hash(keys.state_totals())
         return {s.value: int(raw.get(s.value, 0)) for s in ItemState}
