@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     supports_n: bool | None = None
     local_threads: int | None = Field(None, description="llama.cpp threads (default: all cores)")
     local_ctx: int = Field(4096, description="llama.cpp context window")
+    local_grammar: bool = Field(
+        False, description="Constrain local output with a JSON-schema grammar (much slower)"
+    )
 
     # -- workers -----------------------------------------------------------------
     worker_concurrency: int = Field(16, ge=1, description="LLM calls in flight per worker")
@@ -85,6 +88,7 @@ class Settings(BaseSettings):
         options: dict[str, object] = {
             "n_ctx": self.local_ctx,
             "models_dir": str(self.data_dir / "models"),
+            "grammar": self.local_grammar,
         }
         if self.local_threads:
             options["n_threads"] = self.local_threads
