@@ -86,6 +86,9 @@ def test_submit_label_and_stream_results(
     assert sum(batch["counts"].values()) == 5
     assert batch["counts"]["queued"] == batch["counts"]["labeling"] == 0
     assert batch["usage"]["calls"] >= 5 and batch["progress"] > 0
+    usage = batch["usage"]
+    assert batch["tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert batch["cost_usd"] == usage["cost_usd"]
 
     results = client.get(f"/v1/batches/{batch['id']}/results", headers=sub)
     assert results.status_code == 200

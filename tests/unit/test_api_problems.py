@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -75,10 +75,10 @@ def make_client() -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-def assert_problem(response: httpx.Response, status: int, path: str) -> dict[str, Any]:
+def assert_problem(response: httpx2.Response, status: int, path: str) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["instance"] == path
     assert body["type"].startswith("urn:llmlabel:problem:")

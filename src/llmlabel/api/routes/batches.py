@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from llmlabel.api.catalog import resolve_versions
 from llmlabel.api.deps import (
@@ -20,6 +19,7 @@ from llmlabel.api.deps import (
     actor_of,
 )
 from llmlabel.api.problems import Problem
+from llmlabel.api.schemas import BatchList, BatchPublic, ItemsPage, ResultLine, RetryResult
 from llmlabel.api.submission import (
     Limits,
     Submission,
@@ -29,9 +29,9 @@ from llmlabel.api.submission import (
     request_hash,
     validate_inputs,
 )
-from llmlabel.domain import ItemState, Usage
+from llmlabel.domain import ItemState
 from llmlabel.settings import Settings
-from llmlabel.store.models import BatchCreate, BatchInfo, ItemView
+from llmlabel.store.models import BatchCreate, ItemView
 
 __all__ = ["router"]
 
@@ -110,54 +110,10 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
 }
 
 
-class BatchList(BaseModel):
-    """The team's batches, newest first."""
-
-    batches: list[BatchInfo]
-    count: int
-
-
-class ItemsPage(BaseModel):
-    """One page of a batch's items."""
-
-    batch_id: str
-    state: ItemState | None
-    offset: int
-    limit: int
-    total: int = Field(description="Items matching the filter (all pages)")
-    items: list[ItemView]
-
-
-class ResultLine(BaseModel):
-    """One line of the results stream."""
-
-    id: str
-    item_id: str
-    state: ItemState
-    label: dict[str, Any] | None
-    source: str | None
-    confidence: float | None
-    guideline_version: str | None
-    prompt_version: str | None
-    model: str | None
-    route_reason: str | None
-    usage: Usage
-    error: str | None = None
-    input: dict[str, Any] | None = None
-
-
-class RetryResult(BaseModel):
-    """What retry-failed did."""
-
-    batch_id: str
-    requeued: int
-    batch: BatchInfo
-
-
 @router.post(
     "",
     status_code=201,
-    response_model=BatchInfo,
+    response_model=BatchPublic,
     summary="Submit a batch (JSON body or NDJSON upload)",
     openapi_extra=_SUBMIT_BODY_DOC,
     responses={
@@ -182,7 +138,7 @@ def submit_batch(
     guideline_version: Annotated[str | None, Query(description="NDJSON: pin a guideline")] = None,
     prompt_version: Annotated[str | None, Query(description="NDJSON: pin a prompt")] = None,
     callback_url: Annotated[str | None, Query(description="NDJSON: callback when done")] = None,
-) -> BatchInfo:
+) -> BatchPublic:
     """Validate every item against the task, then store the batch and queue it for labeling."""
     limits = limits_of(settings)
     media_type = _media_type(content_type)
@@ -235,7 +191,7 @@ def submit_batch(
     )
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"{router.prefix}/{info.id}"
-    return info
+    return BatchPublic.of(info)
 
 
 @router.get("", response_model=BatchList, summary="List the team's batches")
@@ -246,13 +202,13 @@ def list_batches(
 ) -> BatchList:
     """The caller's team's batches, newest first."""
     batches = store.list_batches(principal.team, limit=limit)
-    return BatchList(batches=batches, count=len(batches))
+    return BatchList(batches=[BatchPublic.of(b) for b in batches], count=len(batches))
 
 
-@router.get("/{batch_id}", response_model=BatchInfo, summary="Batch progress")
-def get_batch(principal: CurrentPrincipal, store: StoreDep, batch_id: str) -> BatchInfo:
+@router.get("/{batch_id}", response_model=BatchPublic, summary="Batch progress")
+def get_batch(principal: CurrentPrincipal, store: StoreDep, batch_id: str) -> BatchPublic:
     """Counts by state, progress, tokens and cost of one batch."""
-    return store.get_batch(principal.team, batch_id)
+    return BatchPublic.of(store.get_batch(principal.team, batch_id))
 
 
 @router.get("/{batch_id}/items", response_model=ItemsPage, summary="A page of a batch's items")
@@ -320,5 +276,7 @@ def retry_failed(principal: Operator, store: StoreDep, batch_id: str) -> RetryRe
     """Move the batch's failed items back to the labeling queue (operator)."""
     requeued = store.retry_failed(principal.team, batch_id, actor=actor_of(principal))
     return RetryResult(
-        batch_id=batch_id, requeued=requeued, batch=store.get_batch(principal.team, batch_id)
+        batch_id=batch_id,
+        requeued=requeued,
+        batch=BatchPublic.of(store.get_batch(principal.team, batch_id)),
     )

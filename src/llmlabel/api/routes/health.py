@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
 
 from llmlabel.api.deps import StoreDep
 from llmlabel.api.metrics import ApiMetrics
 from llmlabel.api.problems import Problem
+from llmlabel.api.schemas import Health
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
-
-
-class Health(BaseModel):
-    """A probe's answer."""
-
-    status: str
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, StoreDep
+from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
 from llmlabel.errors import InputError, LabelValidationError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
@@ -16,41 +16,6 @@ from llmlabel.tasks import build_task
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
-
-
-class ClaimRequest(BaseModel):
-    """Optional filters of a claim."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: str | None = None
-    batch_id: str | None = None
-
-
-class DecisionRequest(BaseModel):
-    """A reviewer's verdict on a claimed item."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lease_token: str = Field(min_length=1)
-    action: Decision
-    label: dict[str, Any] | None = Field(None, description="The corrected label (fix only)")
-    comment: str | None = Field(None, max_length=4000)
-
-
-class LeaseRequest(BaseModel):
-    """The lease token to renew."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lease_token: str = Field(min_length=1)
-
-
-class QueueDepth(BaseModel):
-    """Items of the team waiting for a reviewer."""
-
-    team: str
-    depth: int
 
 
 @router.post(

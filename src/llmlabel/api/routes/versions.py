@@ -5,71 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.api.catalog import known_tasks, require_task
 from llmlabel.api.deps import CurrentPrincipal, Operator, RegistryDep, StoreDep, actor_of
+from llmlabel.api.schemas import (
+    ActivateRequest,
+    ActiveVersions,
+    TaskList,
+    TaskSummary,
+    TaskVersions,
+    VersionFile,
+)
 from llmlabel.errors import NotFoundError, UnknownVersionError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import Store
-from llmlabel.store.models import AuditEvent
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/tasks", tags=["versions"])
-
-
-class ActiveVersions(BaseModel):
-    """The versions new batches of a task use unless they pin others."""
-
-    task: str
-    guideline_version: str
-    prompt_version: str
-    # False when no version was activated yet and the latest files on disk are used.
-    pinned: bool
-
-
-class TaskSummary(BaseModel):
-    """A task with its active and available versions."""
-
-    task: str
-    active: ActiveVersions
-    guideline_versions: list[str]
-    prompt_versions: list[str]
-
-
-class TaskList(BaseModel):
-    """Every task offered by this server."""
-
-    tasks: list[TaskSummary]
-
-
-class VersionFile(BaseModel):
-    """One guideline or prompt version and the sha256 of its file."""
-
-    version: str
-    content_hash: str
-    description: str | None = None
-
-
-class TaskVersions(BaseModel):
-    """All versions of a task, the active pair and the activation history (newest first)."""
-
-    task: str
-    active: ActiveVersions
-    guidelines: list[VersionFile]
-    prompts: list[VersionFile]
-    history: list[AuditEvent]
-
-
-class ActivateRequest(BaseModel):
-    """Optional prompt version to activate with the guideline version."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    prompt_version: str | None = Field(
-        None, description="Default: the active prompt version, else the latest"
-    )
 
 
 def _active(registry: VersionRegistry, store: Store, task: str) -> ActiveVersions:
