@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from llmlabel.cli import app
 from llmlabel.demo_data import DEMO_TASKS, load_demo_items
+from llmlabel.domain import ItemState
 from llmlabel.errors import ConfigError
 from llmlabel.redis_server import ensure_redis, redis_status, stop_redis
 from llmlabel.settings import Settings, get_settings
@@ -27,7 +28,8 @@ from llmlabel.store import Role, Store
 
 __all__ = ["demo", "serve", "worker"]
 
-_out = Console()
+# soft_wrap: URLs and keys printed for copy-paste must not be broken across lines.
+_out = Console(soft_wrap=True)
 _err = Console(stderr=True)
 
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -222,6 +224,7 @@ def demo(
             _wait_http(f"{base}/healthz", api, logs / "api.log")
             batch_ids = _submit_sample(base, keys[Role.SUBMITTER], data_dir or _default_data_dir())
             _follow(base, keys[Role.SUBMITTER], batch_ids, timeout)
+            _explain_failures(store, batch_ids)
             _print_next_steps(base, keys, batch_ids, logs)
             if not exit_when_done:
                 _out.print(
@@ -288,6 +291,16 @@ def _follow(base: str, key: str, batch_ids: list[str], timeout_s: float) -> None
             if time.monotonic() > deadline:
                 raise ConfigError(f"labeling did not finish within {timeout_s:.0f}s")
             time.sleep(0.5)
+
+
+def _explain_failures(store: Store, batch_ids: list[str]) -> None:
+    """Show why items failed (a missing model, a wrong key) instead of only a count."""
+    for batch_id in batch_ids:
+        failed = store.list_items("demo", batch_id, state=ItemState.FAILED, offset=0, limit=1)
+        if failed:
+            _out.print(f"[yellow]some items failed[/], e.g. {failed[0].id}: {failed[0].error}")
+            _out.print("  fix the cause, then retry: POST /v1/batches/<id>/retry-failed (operator key)")
+            return
 
 
 def _print_next_steps(base: str, keys: dict[Role, str], batch_ids: list[str], logs: Path) -> None:

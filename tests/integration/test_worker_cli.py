@@ -1,0 +1,101 @@
+"""Service commands as a user runs them: `redis`, `keys create`, `demo` (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from llmlabel.store import Role, Store
+from tests.integration.conftest import CLI, free_port, service_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def run(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def embedded_env(data_dir: Path) -> dict[str, str]:
+    """No LLMLABEL_REDIS_URL: commands use the embedded Redis under data_dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMLABEL_")}
+    env["LLMLABEL_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def test_embedded_redis_start_status_stop(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "var")
+    try:
+        started = run(["redis", "start"], env, tmp_path)
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip().splitlines()[-1]
+        assert url.startswith("redis://127.0.0.1:")
+        again = run(["redis", "start"], env, tmp_path)
+        assert again.stdout.strip().splitlines()[-1] == url
+        status = run(["redis", "status"], env, tmp_path)
+        assert status.returncode == 0
+        info = json.loads(status.stdout)
+        assert info["running"] and info["url"] == url
+        assert (tmp_path / "var" / "redis" / "redis.pid").is_file()
+        # Durable: the append-only file is on.
+        assert any(p.name.startswith("appendonly") for p in (tmp_path / "var" / "redis").iterdir())
+    finally:
+        stopped = run(["redis", "stop"], env, tmp_path)
+    assert "stopped" in stopped.stderr
+    after = run(["redis", "status"], env, tmp_path)
+    assert after.returncode == 1 and not json.loads(after.stdout)["running"]
+
+
+def test_keys_create_prints_the_key_last(redis_url: str, store: Store, tmp_path: Path) -> None:
+    env = {**embedded_env(tmp_path), "LLMLABEL_REDIS_URL": redis_url}
+    result = run(
+        ["keys", "create", "--team", "acme", "--role", "reviewer", "--name", "rita"], env, tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().splitlines()[-1]
+    who = store.authenticate(key)
+    assert who is not None
+    assert (who.team, who.role, who.name) == ("acme", Role.REVIEWER, "rita")
+    bad = run(["keys", "create", "--team", "acme", "--role", "boss"], env, tmp_path)
+    assert bad.returncode != 0
+
+
+def test_demo_runs_everything_and_stops_what_it_started(fake_provider: str, tmp_path: Path) -> None:
+    # The demo's own embedded Redis (no LLMLABEL_REDIS_URL), the fake provider as the model,
+    # and no shared datasets next to the working directory: the bundled sample is used.
+    env = service_env("", fake_provider, tmp_path / "var")
+    env.pop("LLMLABEL_REDIS_URL")
+    port = free_port()
+    result = run(
+        ["demo", "--port", str(port), "--exit-when-done", "--timeout", "60"],
+        env,
+        tmp_path,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert out.count("submitted 3 ") == 4
+    assert "bundled sample" in out
+    assert "labeling done" in out
+    assert ", 0 failed" in out and "some items failed" not in out
+    assert f"http://127.0.0.1:{port}/v1/review/claim" in out
+    assert f"http://127.0.0.1:{port}/docs" in out
+    # Everything the demo started is gone: its Redis and its API port.
+    status = run(["redis", "status"], embedded_env(tmp_path / "var"), tmp_path)
+    assert status.returncode == 1
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
