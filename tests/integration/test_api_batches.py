@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from llmlabel.store import Role, Store
-from tests.integration.conftest import Processes, service_env
+from tests.integration.conftest import Processes, provider, service_env
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +103,29 @@ def test_submit_label_and_stream_results(
         assert "input" not in line and line["item_id"]
     with_input = client.get(f"/v1/batches/{batch['id']}/results?include_input=true", headers=sub)
     assert json.loads(with_input.text.splitlines()[0])["input"]["id"] == "s0"
+
+
+def test_failed_items_are_retried_by_an_operator(
+    client: httpx.Client, key: Callable[..., Headers], processes: Processes,
+    api_env: dict[str, str], redis_server: str, tmp_path: Path,
+) -> None:
+    sub, operator = key(), key(role=Role.OPERATOR)
+    batch_id = submit(client, sub, items=ner_items(3)).json()["id"]
+    with provider(latency_ms=1, error_rate=1.0) as broken_url:
+        broken = service_env(redis_server, broken_url, tmp_path / "var", max_retries=0)
+        processes.run_burst(broken, name="w-broken")
+    failed = client.get(f"/v1/batches/{batch_id}/items?state=failed", headers=sub).json()
+    assert failed["total"] == 3 and all(item["error"] for item in failed["items"])
+
+    retried = client.post(f"/v1/batches/{batch_id}/retry-failed", headers=operator)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["requeued"] == 3
+    assert retried.json()["batch"]["counts"]["failed"] == 0
+
+    processes.run_burst(api_env, name="w-retry")
+    counts = client.get(f"/v1/batches/{batch_id}", headers=sub).json()["counts"]
+    assert counts["failed"] == counts["queued"] == 0
+    assert counts["auto_accepted"] + counts["needs_review"] == 3
 
 
 def test_items_are_paged_and_filtered(client: httpx.Client, key: Callable[..., Headers]) -> None:

@@ -71,8 +71,8 @@ def get_principal(
     if credentials is None or not credentials.credentials:
         raise Problem(
             401,
-            "missing API key: send 'Authorization: Bearer <key>' "
-            "(create one with 'llmlabel keys create')",
+            "missing API key: send the header 'Authorization: Bearer <key>' "
+            "(create a key with 'llmlabel keys create')",
             slug="unauthorized",
             headers=_CHALLENGE,
         )

@@ -43,6 +43,7 @@ __all__ = [
     "kind_for",
     "problem_response",
     "problem_type",
+    "validation_entries",
 ]
 
 logger = logging.getLogger(__name__)
