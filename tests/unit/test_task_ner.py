@@ -410,3 +410,13 @@ def test_few_shot_outputs_are_valid_answers(task: NerTask) -> None:
         sample = task.parse_sample(item, json.dumps(example.output), index=i, variant=0)
         assert sample.error is None
         assert sample.verbalized_confidence is not None
+
+
+def test_quote_matching_ignores_spacing_and_apostrophe_style_only() -> None:
+    from llmlabel.tasks.ner import find_quote
+
+    text = "the boat ' s name and Lee ' s daughter @ TheRebelTV Woman \u2019 s"
+    assert [text[a:b] for a, b in find_quote(text, "Lee's daughter")] == ["Lee ' s daughter"]
+    assert [text[a:b] for a, b in find_quote(text, "@TheRebelTV")] == ["@ TheRebelTV"]
+    assert [text[a:b] for a, b in find_quote(text, "Woman's")] == ["Woman \u2019 s"]
+    assert find_quote(text, "Lees daughter") == []  # every character must still match

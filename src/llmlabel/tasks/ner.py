@@ -112,15 +112,33 @@ def _word_bounded(text: str, start: int, end: int) -> bool:
     return left and right
 
 
+_APOSTROPHES = "'\u2019\u2018`"
+
+
+def _spacing_pattern(quote: str) -> str:
+    """A regex for `quote` that ignores whitespace and apostrophe style.
+
+    Tokenized text ("Lee ' s", "@ TheRebelTV") is quoted by models the way it is
+    written ("Lee's", "@TheRebelTV"); the characters must still all match in order,
+    so this normalizes spelling-neutral differences and guesses nothing.
+    """
+    parts = []
+    for char in "".join(quote.split()):
+        parts.append(f"[{re.escape(_APOSTROPHES)}]" if char in _APOSTROPHES else re.escape(char))
+    return r"\s*".join(parts)
+
+
 def find_quote(text: str, quote: str) -> list[tuple[int, int]]:
-    """Every (start, end) where `quote` occurs: exact matches, else case-insensitive ones.
+    """Every (start, end) where `quote` occurs: exact matches, else case-insensitive ones,
+    else matches that differ only in whitespace or apostrophe style.
 
     Matches that do not cut a word are preferred ("Ann" should not match inside
     "Annual" when a standalone "Ann" exists); inside-word matches count only
     when there is no other.
     """
-    for flags in (0, re.IGNORECASE):
-        pattern = re.compile(re.escape(quote), flags)
+    patterns = [re.escape(quote), re.escape(quote), _spacing_pattern(quote)]
+    for pattern_text, flags in zip(patterns, (0, re.IGNORECASE, re.IGNORECASE), strict=True):
+        pattern = re.compile(pattern_text, flags)
         hits: list[tuple[int, int]] = []
         match = pattern.search(text)
         while match:
