@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
+import httpx
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -46,6 +48,9 @@ logger = logging.getLogger(__name__)
 _STORES: dict[str, Store] = {}
 # Set by run_worker (the CLI resolves the embedded Redis URL and --concurrency into it).
 _SETTINGS: list[Settings] = []
+# Batch-finished callbacks: tries per callback and the timeout of each POST.
+_CALLBACK_TRIES = 3
+_CALLBACK_TIMEOUT_S = 10.0
 # Errors that mean "this item cannot be labeled now"; the item fails with the message
 # and an operator can retry it (after fixing the cause).
 _ITEM_ERRORS = (InputError, BackendError, BudgetExceededError, GuidelineError, ConfigError)
@@ -159,6 +164,22 @@ async def _renew_leases(
             store.renew_labeling(team, list(pending.values()))
 
 
+def _post_callback(url: str, payload: dict[str, Any]) -> bool:
+    """Best effort: a few tries with a short backoff; a receiver that stays down is logged."""
+    for attempt in range(_CALLBACK_TRIES):
+        try:
+            response = httpx.post(url, json=payload, timeout=_CALLBACK_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            logger.warning("callback.failed url=%s attempt=%d error=%s", url, attempt + 1, exc)
+        else:
+            if response.status_code < 300:
+                logger.info("callback.sent url=%s batch_id=%s", url, payload["id"])
+                return True
+            logger.warning("callback.refused url=%s status=%d", url, response.status_code)
+        time.sleep(0.5 * 2**attempt)
+    return False
+
+
 class Housekeeper(threading.Thread):
     """A daemon thread that runs `Store.reap` every `settings.reap_interval_s`."""
 
@@ -186,6 +207,17 @@ class Housekeeper(threading.Thread):
             return
         if report.requeued or report.failed or report.review_released or report.jobs_enqueued:
             logger.info("reap.done %s", report.model_dump())
+        self.deliver_callbacks()
+
+    def deliver_callbacks(self) -> None:
+        """POST the BatchInfo of batches that finished labeling to their callback_url."""
+        try:
+            due = self.store.pop_callbacks()
+        except LlmlabelError as exc:
+            logger.warning("callback.pop_failed error=%s", exc)
+            return
+        for info, url in due:
+            _post_callback(url, info.model_dump(mode="json"))
 
     def stop(self) -> None:
         self.stopped.set()

@@ -213,3 +213,35 @@ def test_items_of_a_rolled_back_batch_are_never_counted(cstore: Store) -> None:
     cstore._rollback("acme", batch, 2, "", "")
     assert not cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
     assert all(v == 0 for v in cstore.state_totals().values())
+
+
+def test_callback_is_due_once_when_the_last_item_leaves_labeling(cstore: Store) -> None:
+    items = [{"id": f"t{i}", "text": "x"} for i in range(3)]
+    info, _ = cstore.create_batch(
+        principal(),
+        BatchCreate(
+            task="classification",
+            items=items,
+            guideline_version="v1",
+            prompt_version="v1",
+            callback_url="http://receiver/done",
+        ),
+        idempotency_key=None,
+        request_hash="h",
+    )
+    silent = submit(cstore, 1)  # no callback_url: never due
+    work = cstore.begin_labeling("acme", [f"{info.id}:{i}" for i in range(3)])
+    cstore.begin_labeling("acme", [f"{silent}:0"])
+    assert cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
+    assert cstore.fail_item(work[1], "boom")
+    assert cstore.pop_callbacks() == []
+    assert cstore.save_label(work[2], record(work[2].item_id, Route.REVIEW))
+    (due,) = cstore.pop_callbacks()
+    assert due[1] == "http://receiver/done"
+    assert due[0].id == info.id and due[0].labeled and due[0].counts[ItemState.FAILED] == 1
+    assert cstore.pop_callbacks() == []
+    # Retrying the failure and finishing again makes the callback due again.
+    assert cstore.retry_failed("acme", info.id, actor="op") == 1
+    (again,) = cstore.begin_labeling("acme", [work[1].item_id])
+    assert cstore.save_label(again, record(again.item_id, Route.ACCEPT))
+    assert [d[0].id for d in cstore.pop_callbacks()] == [info.id]

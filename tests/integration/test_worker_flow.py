@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,14 +23,51 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 REVIEWER = principal(role=Role.REVIEWER, name="rita")
 
 
-def submit(store: Store, n: int, task: str = "classification") -> str:
+class Receiver:
+    """A local HTTP endpoint that records the JSON bodies POSTed to it (batch callbacks)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/done"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def submit(
+    store: Store, n: int, task: str = "classification", callback_url: str | None = None
+) -> str:
     items = [
         {"id": f"t{i}", "text": f"customer message number {i}: the parcel arrived"}
         for i in range(n)
     ]
     info, _ = store.create_batch(
         principal(),
-        BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1"),
+        BatchCreate(
+            task=task,
+            items=items,
+            guideline_version="v1",
+            prompt_version="v1",
+            callback_url=callback_url,
+        ),
         idempotency_key=None,
         request_hash="h",
     )
@@ -44,9 +85,10 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     fake_provider: str,
     processes: Processes,
     tmp_path: Path,
+    receiver: Receiver,
 ) -> None:
     store = Store.from_settings(make_settings(chunk_size=8))
-    batch = submit(store, 24)
+    batch = submit(store, 24, callback_url=receiver.url)
     env = service_env(redis_url, fake_provider, tmp_path)
     processes.run_burst(env, name="w1")
 
@@ -64,12 +106,16 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     accepted = [i for i in items if i.state == ItemState.AUTO_ACCEPTED]
     review = [i for i in items if i.state == ItemState.NEEDS_REVIEW]
     assert min(i.confidence or 0 for i in accepted) > max(i.confidence or 0 for i in review)
+    # The batch's callback was posted once, with the finished progress.
+    assert len(receiver.bodies) == 1
+    assert receiver.bodies[0]["id"] == batch and receiver.bodies[0]["labeled"] is True
 
     # A duplicate of every job (an RQ retry, a double enqueue) labels nothing again.
     calls_before = provider_calls(fake_provider)
     store._enqueue("acme", [i.item_id for i in items])
     processes.run_burst(env, name="w2")
     assert provider_calls(fake_provider) == calls_before
+    assert len(receiver.bodies) == 1
     assert all(i.label_writes == 1 for i in store.iter_results("acme", batch))
     assert store.check_counters("acme", batch).ok
 

@@ -19,6 +19,7 @@ __all__ = [
     "batch",
     "batch_state",
     "batches",
+    "callbacks",
     "check_team",
     "dispatch",
     "idempotency",
@@ -151,3 +152,8 @@ def version_history(task: str) -> str:
 def dispatch() -> str:
     """Sorted set of "team|batch_id" whose jobs are not confirmed enqueued, by due time."""
     return f"{ROOT}:dispatch"
+
+
+def callbacks() -> str:
+    """List of "team|batch_id" whose labeling just finished and that have a callback_url."""
+    return f"{ROOT}:callbacks"

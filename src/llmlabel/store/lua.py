@@ -30,6 +30,7 @@ __all__ = [
 
 _PRELUDE = """
 local TOTALS = '@TOTALS@'
+local CALLBACKS = '@CALLBACKS@'
 
 -- Move one item from `from` to `to`; false (and nothing changed) if its batch is gone.
 local function move(prefix, ikey, id, from, to, now)
@@ -45,6 +46,13 @@ local function move(prefix, ikey, id, from, to, now)
   redis.call('ZADD', bkey .. ':s:' .. to, idx, id)
   redis.call('HINCRBY', TOTALS, from, -1)
   redis.call('HINCRBY', TOTALS, to, 1)
+  if (from == 'queued' or from == 'labeling') and to ~= 'queued' and to ~= 'labeling' then
+    -- The last item left labeling: the batch's callback is due (delivered by a worker).
+    local c = redis.call('HMGET', bkey, 'c:queued', 'c:labeling', 'callback_url')
+    if tonumber(c[1] or 0) == 0 and tonumber(c[2] or 0) == 0 and c[3] and c[3] ~= '' then
+      redis.call('RPUSH', CALLBACKS, string.match(prefix, ':t:(.-):$') .. '|' .. batch)
+    end
+  end
   return true
 end
 
@@ -84,7 +92,8 @@ end
 
 
 def _script(body: str) -> str:
-    return _PRELUDE.replace("@TOTALS@", keys.state_totals()) + body
+    prelude = _PRELUDE.replace("@TOTALS@", keys.state_totals())
+    return prelude.replace("@CALLBACKS@", keys.callbacks()) + body
 
 
 PUBLISH = _script("""
