@@ -67,6 +67,9 @@ def worker(
     from llmlabel.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One INFO line per provider request drowns the worker's own events.
+    for noisy in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides: dict[str, Any] = {"worker_concurrency": concurrency} if concurrency else {}
     settings = _resolved_settings(**overrides)
     profile = settings.profile()

@@ -103,7 +103,9 @@ class BatchesMixin(StoreBase):
                 ],
             )
         except (redis.RedisError, StoreError) as exc:
-            self._delete_items(team, batch_id, total)
+            # Rollback, not only item deletion: if the connection dropped after the
+            # publish script ran, the batch record and key must go too.
+            self._rollback(team, batch_id, total, idem_key, idem_value)
             raise StoreError(f"could not store the batch: {exc}") from exc
         if existing is not None:
             # Another request with the same key published first: ours never became visible.
