@@ -8,10 +8,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llmlabel.store import Role, Store
-from tests.integration.conftest import CLI, free_port, service_env
+from tests.integration.conftest import CLI, Processes, free_port, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -103,3 +104,19 @@ def test_demo_runs_everything_and_stops_what_it_started(fake_provider: str, tmp_
     assert status.returncode == 1
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_serve_and_keys_share_the_embedded_redis(processes: Processes, tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "var")
+    try:
+        base = processes.api(env, name="embedded-api")
+        assert httpx.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
+        created = run(["keys", "create", "--team", "acme", "--role", "submitter"], env, tmp_path)
+        key = created.stdout.strip().splitlines()[-1]
+        listed = httpx.get(
+            f"{base}/v1/batches", headers={"Authorization": f"Bearer {key}"}, timeout=5
+        )
+        assert listed.status_code == 200
+    finally:
+        processes.stop_all()
+        run(["redis", "stop"], env, tmp_path)

@@ -47,8 +47,9 @@ def _resolved_settings(**overrides: Any) -> Settings:
     """Settings with redis_url pointing at a real server (the embedded one when unset)."""
     settings = get_settings()
     url = ensure_redis(settings)
-    # Child code that calls get_settings() (uvicorn's app factory) must see the same URL.
+    # Code that calls get_settings() later (uvicorn's app factory, jobs) must see the same URL.
     os.environ["LLMLABEL_REDIS_URL"] = url
+    get_settings.cache_clear()
     return settings.model_copy(update={"redis_url": url, **overrides})
 
 
