@@ -163,6 +163,11 @@ def test_other_teams_see_nothing(store: Store) -> None:
     assert store.list_batches("globex") == []
     with pytest.raises(NotFoundError):
         store.get_item("acme", "not-an-id")
+    # Ids that would alias other keys of the team are not found either (not a Redis type error).
+    with pytest.raises(NotFoundError):
+        store.get_batch("acme", f"{info.id}:s:queued")
+    with pytest.raises(NotFoundError):
+        store.list_items("acme", f"{info.id}:s:queued")
 
 
 def test_list_items_pages_in_submit_order_and_filters_by_state(store: Store) -> None:

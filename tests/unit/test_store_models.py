@@ -17,12 +17,13 @@ from llmlabel.store.ratelimit import limits_uri
 @pytest.mark.parametrize(
     ("item_id", "expected"),
     [
-        ("b_1:0", ("b_1", 0)),
-        ("b_1:17", ("b_1", 17)),
-        ("a:b:3", ("a:b", 3)),
-        ("b_1", None),
+        ("b_0123456789abcdef:0", ("b_0123456789abcdef", 0)),
+        ("b_0123456789abcdef:17", ("b_0123456789abcdef", 17)),
+        ("b_0123456789abcdef", None),
+        ("b_0123456789abcdef:x", None),
         (":3", None),
-        ("b:x", None),
+        ("b_1:3", None),
+        ("x:s:queued:3", None),
     ],
 )
 def test_split_item_id(item_id: str, expected: tuple[str, int] | None) -> None:
@@ -39,6 +40,13 @@ def test_invalid_team_names(team: str) -> None:
     with pytest.raises(InputError) as info:
         keys.check_team(team)
     assert info.value.field == "team"
+
+
+def test_batch_ids_have_one_shape() -> None:
+    made = keys.new_batch_id()
+    assert keys.is_batch_id(made) and made != keys.new_batch_id()
+    assert not keys.is_batch_id("b_0123456789abcdef:s:queued")
+    assert not keys.is_batch_id("B_0123456789ABCDEF")
 
 
 def test_team_keys_are_prefixed_by_team() -> None:

@@ -24,7 +24,7 @@ USAGE_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", 
 def split_item_id(item_id: str) -> tuple[str, int] | None:
     """(batch_id, index) of an item id `{batch_id}:{index}`, or None if malformed."""
     batch_id, sep, index = item_id.rpartition(":")
-    if not sep or not batch_id or not index.isdigit():
+    if not sep or not keys.is_batch_id(batch_id) or not index.isdigit():
         return None
     return batch_id, int(index)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Iterator, Sequence
 
 import redis
@@ -63,7 +62,7 @@ class BatchesMixin(StoreBase):
             if existing is not None:
                 return self._idempotent_hit(team, existing, request_hash)
         gv, pv = self._resolve_versions(batch)
-        batch_id = "b_" + secrets.token_hex(8)
+        batch_id = keys.new_batch_id()
         now = self._now()
         total = len(batch.items)
         idem_value = _dumps({"batch_id": batch_id, "request_hash": request_hash})
@@ -196,7 +195,7 @@ class BatchesMixin(StoreBase):
         self._delete_items(team, batch_id, total)
 
     def _batch_fields(self, team: str, batch_id: str) -> dict[str, str]:
-        fields = self._hash(keys.batch(team, batch_id))
+        fields = self._hash(keys.batch(team, batch_id)) if keys.is_batch_id(batch_id) else {}
         if "task" not in fields:
             raise NotFoundError(f"batch {batch_id} not found")
         return fields

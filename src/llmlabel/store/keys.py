@@ -9,10 +9,12 @@ the same suffixes as the functions here (see `lua.py`).
 from __future__ import annotations
 
 import re
+import secrets
 
 from llmlabel.errors import InputError
 
 __all__ = [
+    "BATCH_ID_RE",
     "ROOT",
     "TEAM_RE",
     "apikey",
@@ -23,8 +25,10 @@ __all__ = [
     "check_team",
     "dispatch",
     "idempotency",
+    "is_batch_id",
     "item",
     "labeling_leases",
+    "new_batch_id",
     "pins",
     "review_leases",
     "review_queue",
@@ -40,6 +44,9 @@ __all__ = [
 ]
 
 ROOT = "ll"
+# Batch ids are made by the store (`new_batch_id`); anything else a client sends
+# cannot name a batch, and must not reach a key (it could alias another key type).
+BATCH_ID_RE = re.compile(r"^b_[0-9a-f]{16}$")
 # Team names end up inside keys and in the "team|item_id" members of the labeling
 # lease set, so they may not contain ':' or '|'.
 TEAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -52,6 +59,16 @@ def check_team(team: str) -> str:
             f"invalid team name {team!r}: use 1-64 letters, digits, '_', '.' or '-'", field="team"
         )
     return team
+
+
+def new_batch_id() -> str:
+    """A fresh random batch id."""
+    return "b_" + secrets.token_hex(8)
+
+
+def is_batch_id(batch_id: str) -> bool:
+    """True if `batch_id` has the shape of an id the store makes."""
+    return bool(BATCH_ID_RE.match(batch_id))
 
 
 def team_prefix(team: str) -> str:

@@ -31,6 +31,8 @@ class ReviewMixin(StoreBase):
         never get the same item; expired leases of the team are released first.
         """
         team = principal.team
+        if batch_id is not None and not keys.is_batch_id(batch_id):
+            return None
         # A batch holds one task: asking for another one matches nothing.
         if (
             batch_id is not None
