@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 import httpx
+import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
@@ -34,6 +35,7 @@ from llmlabel.errors import (
     LlmlabelError,
 )
 from llmlabel.labeler import Labeler, build_labeler
+from llmlabel.ratelimit import RateLimiter
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Store
 from llmlabel.store.jobs import queue_for
@@ -80,11 +82,11 @@ async def label_chunk(item_ids: list[str], team: str) -> dict[str, int]:
     counts = {"labeled": 0, "failed": 0, "lost": 0, "skipped": len(item_ids) - len(work)}
     if not work:
         return counts
+    limiter = build_rate_limiter(settings.redis_url, settings.profile())
     pending = {w.item_id: w for w in work}
     heartbeat = asyncio.create_task(
         _renew_leases(store, team, pending, settings.labeling_lease_s / 3)
     )
-    limiter = build_rate_limiter(settings.redis_url, settings.profile())
     labelers: dict[tuple[str, str | None, str | None], Labeler | BaseException] = {}
     semaphore = asyncio.Semaphore(settings.worker_concurrency)
 
@@ -112,7 +114,7 @@ async def _label_one(
     store: Store,
     settings: Settings,
     labelers: dict[tuple[str, str | None, str | None], Labeler | BaseException],
-    limiter: Any,
+    limiter: RateLimiter,
     item: WorkItem,
 ) -> str:
     """Label one item and write the outcome; returns which counter to bump."""
@@ -131,7 +133,7 @@ def _labeler_for(
     store: Store,
     settings: Settings,
     labelers: dict[tuple[str, str | None, str | None], Labeler | BaseException],
-    limiter: Any,
+    limiter: RateLimiter,
     item: WorkItem,
 ) -> Labeler:
     """One labeler per (task, versions) in a job; a version whose file changed is refused."""
@@ -160,8 +162,13 @@ async def _renew_leases(
     """Keep the leases of items still being labeled alive while the job runs."""
     while True:
         await asyncio.sleep(every_s)
-        if pending:
+        if not pending:
+            continue
+        try:
             store.renew_labeling(team, list(pending.values()))
+        except (LlmlabelError, redis.RedisError) as exc:
+            # Keep trying: a lease lost meanwhile only means another worker relabels.
+            logger.warning("lease.renew_failed team=%s error=%s", team, exc)
 
 
 def _post_callback(url: str, payload: dict[str, Any]) -> bool:
