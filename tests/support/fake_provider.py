@@ -6,7 +6,8 @@ POST /v1/chat/completions answers n choices of deterministic JSON that fits the
 request's schema (response_format json_schema, or json_object with a "schema"
 key): the same last user message always gets the same answer, except for the
 --disagree-rate share of items, whose choices vary so their consistency is low.
-It can also answer 429 (over --rate-limit-rpm/--rate-limit-tpm), 500/503
+It can also answer 429 (over --rate-limit-rpm/--rate-limit-tpm, or a
+--throttle-rate share of requests, for bursts), 500/503
 (--error-rate), hang past the client timeout (--timeout-rate) or return
 non-JSON content (--malformed-rate). GET /stats counts, POST /reset clears the
 counters, POST /config changes any option at runtime (storm tests).
@@ -53,6 +54,9 @@ class Options:
     timeout_rate: float = 0.0
     timeout_sleep_s: float = 600.0
     disagree_rate: float = 0.0
+    # Share of requests answered 429 whatever the window says: toggled via /config, a burst.
+    throttle_rate: float = 0.0
+    throttle_retry_after_s: float = 1.0
     seed: int = 1
 
 
@@ -108,6 +112,8 @@ class FakeProvider:
         opts, messages = self.options, body.get("messages", [])
         prompt_tokens = max(1, sum(len(str(m.get("content", ""))) for m in messages) // 4)
         retry_after = self._retry_after(prompt_tokens)
+        if retry_after is None and self.rng.random() < opts.throttle_rate:
+            retry_after = opts.throttle_retry_after_s
         if retry_after is not None:
             self.stats["rate_limited"] += 1
             error = {"error": {"message": "Rate limit reached", "type": "rate_limit"}}
