@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(32, ge=1, description="Items per queued job")
     job_timeout_s: int = Field(1800, description="RQ job timeout")
     labeling_lease_s: int = Field(
-        120, description="An item in 'labeling' longer than this is re-queued (dead worker)"
+        60, description="An item in 'labeling' longer than this is re-queued (dead worker; renewed while work goes on)"
     )
     max_label_attempts: int = Field(
         3, ge=1, description="Workers lost while labeling one item before it is marked failed"
