@@ -1,0 +1,171 @@
+"""Agreement between reviewers and the LLM, per task and guideline/prompt version.
+
+Every reviewed item is one (LLM label, reviewer label) pair: an approved item
+pairs its label with itself, a fixed item pairs the LLM's consensus with the
+reviewer's label, a rejected item has no reviewer label and is counted but
+skipped by the measures. The measures are `llmlabel.agreement.agreement_summary`.
+
+A fixed item stores only the reviewer's label, so the LLM's consensus is
+recomputed from the samples the item keeps, with the task's own (pure,
+deterministic) `aggregate` under the item's guideline version: the same call
+that produced the label in the worker.
+
+The store has no index of reviewed items yet, so this scans the approved,
+fixed and rejected items of the team's most recent batches (`batches`, at
+most 1000); fine for a dashboard, not for millions of items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from llmlabel.agreement import AgreementSummary, agreement_summary
+from llmlabel.api.deps import CurrentPrincipal, RegistryDep, StoreDep
+from llmlabel.domain import ItemState
+from llmlabel.errors import LlmlabelError
+from llmlabel.guidelines import VersionRegistry
+from llmlabel.store import Store
+from llmlabel.store.models import ItemView
+from llmlabel.tasks import Task, build_task
+
+__all__ = ["AgreementGroup", "AgreementReport", "ConsensusRecomputer", "group_pairs", "router"]
+
+router = APIRouter(prefix="/v1/agreement", tags=["agreement"])
+
+REVIEWED_STATES = (ItemState.APPROVED, ItemState.FIXED, ItemState.REJECTED)
+_PAGE = 500
+
+LabelOf = Callable[[ItemView], dict[str, Any] | None]
+
+
+class AgreementGroup(BaseModel):
+    """Reviewer-vs-LLM agreement of one task under one guideline and prompt version."""
+
+    task: str
+    guideline_version: str | None
+    prompt_version: str | None
+    reviewed: int = Field(description="approved + fixed + rejected")
+    approved: int
+    fixed: int
+    rejected: int
+    approval_rate: float | None = Field(description="approved / reviewed")
+    summary: AgreementSummary
+
+
+class AgreementReport(BaseModel):
+    """Agreement groups of the caller's team, by task then version."""
+
+    team: str
+    batches_scanned: int
+    groups: list[AgreementGroup]
+
+
+class ConsensusRecomputer:
+    """The LLM's consensus label of a reviewed item, rebuilt from its samples.
+
+    Task objects are built once per (task, guideline version). An item whose
+    guideline version is gone or whose input no longer validates gives None,
+    so it is counted as skipped rather than failing the whole report.
+    """
+
+    def __init__(self, registry: VersionRegistry) -> None:
+        self.registry = registry
+        self._tasks: dict[tuple[str, str | None], Task | None] = {}
+
+    def _task(self, task: str, version: str | None) -> Task | None:
+        key = (task, version)
+        if key not in self._tasks:
+            try:
+                self._tasks[key] = build_task(self.registry.guideline(task, version))
+            except LlmlabelError:
+                self._tasks[key] = None
+        return self._tasks[key]
+
+    def __call__(self, item: ItemView) -> dict[str, Any] | None:
+        """The label the LLM gave `item` (its stored label unless a reviewer replaced it)."""
+        if item.source != "human":
+            return item.label
+        task = self._task(item.task, item.guideline_version)
+        if task is None or not item.samples:
+            return None
+        try:
+            return task.aggregate(task.validate_input(item.input), item.samples).label
+        except LlmlabelError:
+            return None
+
+
+@dataclass
+class _Group:
+    pairs: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
+    counts: dict[ItemState, int] = field(default_factory=lambda: dict.fromkeys(REVIEWED_STATES, 0))
+
+
+def group_pairs(items: Iterable[ItemView], llm_label_of: LabelOf) -> list[AgreementGroup]:
+    """Agreement groups of reviewed items, sorted by task and versions; other states are ignored."""
+    groups: dict[tuple[str, str | None, str | None], _Group] = {}
+    for item in items:
+        if item.state not in REVIEWED_STATES:
+            continue
+        group = groups.setdefault((item.task, item.guideline_version, item.prompt_version), _Group())
+        group.counts[item.state] += 1
+        reviewer = None if item.state is ItemState.REJECTED else item.label
+        group.pairs.append((llm_label_of(item), reviewer))
+    report = []
+    for (task, guideline_version, prompt_version), group in sorted(
+        groups.items(), key=lambda kv: tuple(part or "" for part in kv[0])
+    ):
+        reviewed = sum(group.counts.values())
+        report.append(
+            AgreementGroup(
+                task=task,
+                guideline_version=guideline_version,
+                prompt_version=prompt_version,
+                reviewed=reviewed,
+                approved=group.counts[ItemState.APPROVED],
+                fixed=group.counts[ItemState.FIXED],
+                rejected=group.counts[ItemState.REJECTED],
+                approval_rate=group.counts[ItemState.APPROVED] / reviewed if reviewed else None,
+                summary=agreement_summary(task, group.pairs),
+            )
+        )
+    return report
+
+
+def _reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[ItemView]:
+    for batch_id in batch_ids:
+        for state in REVIEWED_STATES:
+            offset = 0
+            while True:
+                page = store.list_items(team, batch_id, state=state, offset=offset, limit=_PAGE)
+                yield from page
+                if len(page) < _PAGE:
+                    break
+                offset += _PAGE
+
+
+@router.get("", response_model=AgreementReport, summary="Reviewer vs LLM agreement")
+def agreement_report(
+    principal: CurrentPrincipal,
+    store: StoreDep,
+    registry: RegistryDep,
+    task: Annotated[str | None, Query(description="Only this task")] = None,
+    batches: Annotated[int, Query(ge=1, le=1000, description="Most recent batches to scan")] = 200,
+) -> AgreementReport:
+    """Agreement of reviewed items of the team's recent batches, per task and version."""
+    infos = [
+        info
+        for info in store.list_batches(principal.team, limit=batches)
+        if (task is None or info.task == task)
+        and any(info.counts.get(state.value, 0) for state in REVIEWED_STATES)
+    ]
+    items = _reviewed_items(store, principal.team, [info.id for info in infos])
+    return AgreementReport(
+        team=principal.team,
+        batches_scanned=len(infos),
+        groups=group_pairs(items, ConsensusRecomputer(registry)),
+    )

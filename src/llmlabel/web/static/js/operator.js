@@ -1,0 +1,236 @@
+// The operator page: batches with progress, cost and review rate; guideline/prompt
+// versions per task with activate and roll back; reviewer-vs-LLM agreement.
+
+import { api, initSession, session } from "./api.js";
+import { $, ago, compact, h, money, num, pct, replace, toast } from "./dom.js";
+
+const ROUTED = ["needs_review", "in_review", "approved", "fixed", "rejected"];
+const STATES = ["queued", "labeling", "auto_accepted", "needs_review", "in_review", "approved", "fixed", "rejected", "failed"];
+const state = { me: null, openBatch: null };
+
+initSession(start);
+
+function start(me) {
+  state.me = me;
+  $("#refresh").addEventListener("click", refreshAll);
+  refreshAll();
+  setInterval(() => { if (!document.hidden) loadBatches(); }, 5000);
+}
+
+function refreshAll() {
+  loadBatches();
+  loadVersions();
+  loadAgreement();
+}
+
+// -- batches -----------------------------------------------------------------------
+
+/** Share of labeled items the router sent to people (None while nothing is labeled). */
+export function reviewRate(counts) {
+  const routed = ROUTED.reduce((sum, s) => sum + (counts[s] || 0), 0);
+  const labeled = routed + (counts.auto_accepted || 0);
+  return labeled ? routed / labeled : null;
+}
+
+function progress(batch) {
+  const done = Math.round(batch.progress * 100);
+  return h("div", { class: "progress", title: `${batch.done} of ${batch.total} items in a final state` },
+    h("div", { class: "bar" }, h("span", { style: { width: `${done}%` } })),
+    h("span", { class: "small" }, `${batch.done}/${batch.total}`));
+}
+
+async function loadBatches() {
+  try {
+    const { batches } = await api("GET", "/v1/batches?limit=50");
+    const body = $("#batches tbody");
+    replace(body, batches.length ? batches.map((b) => {
+      const usage = b.usage;
+      const row = h("tr", {
+        tabindex: 0, class: b.id === state.openBatch ? "selected" : "", dataset: { batch: b.id },
+        onclick: () => showBatch(b.id),
+        onkeydown: (e) => { if (e.key === "Enter") showBatch(b.id); },
+      },
+      h("td", { class: "mono" }, b.id, " ", h("span", { class: `pill pill-${b.state}` }, b.state)),
+      h("td", {}, b.task),
+      h("td", { class: "muted small" }, `g ${b.guideline_version} · p ${b.prompt_version}`),
+      h("td", { class: "muted small", title: new Date(b.created_at * 1000).toLocaleString() }, ago(b.created_at)),
+      h("td", {}, progress(b)),
+      h("td", { class: "num review-rate" }, pct(reviewRate(b.counts))),
+      h("td", { class: "num" }, String(b.counts.needs_review + b.counts.in_review)),
+      h("td", { class: `num ${b.counts.failed ? "error" : ""}` }, String(b.counts.failed)),
+      h("td", { class: "num", title: `${usage.prompt_tokens} prompt (${usage.cached_tokens} cached) + ${usage.completion_tokens} completion` },
+        compact(usage.prompt_tokens + usage.completion_tokens)),
+      h("td", { class: "num" }, money(usage.cost_usd)));
+      return row;
+    }) : h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No batches yet. Submit one with POST /v1/batches.")));
+    $("#batches-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    if (state.openBatch) showBatch(state.openBatch, { quiet: true });
+  } catch (err) {
+    toast(`Batches: ${err.message}`, "error");
+  }
+}
+
+async function showBatch(id, { quiet = false } = {}) {
+  const panel = $("#batch-detail");
+  try {
+    const b = await api("GET", `/v1/batches/${encodeURIComponent(id)}`);
+    state.openBatch = id;
+    for (const row of document.querySelectorAll("#batches tbody tr")) row.classList.toggle("selected", row.dataset.batch === id);
+    const u = b.usage;
+    replace(panel,
+      h("header", { class: "card-head" }, h("h3", {}, `Batch ${b.id}`),
+        h("button", { class: "small", onclick: () => download(b.id) }, "Download results (NDJSON)"),
+        b.counts.failed && state.me.can_operate
+          ? h("button", { class: "small", onclick: () => retryFailed(b.id) }, `Retry ${b.counts.failed} failed`) : null,
+        h("button", { class: "icon", "aria-label": "Close", onclick: () => { state.openBatch = null; panel.hidden = true; } }, "×")),
+      h("ul", { class: "state-chips" }, STATES.map((s) => h("li", { class: `chip chip-${s}` },
+        h("span", { class: "chip-n" }, String(b.counts[s] || 0)), ` ${s.replace("_", " ")}`))),
+      h("dl", { class: "kv kv-row" },
+        h("dt", {}, "calls"), h("dd", {}, String(u.calls)),
+        h("dt", {}, "prompt tokens"), h("dd", {}, `${u.prompt_tokens} (${u.cached_tokens} cached)`),
+        h("dt", {}, "completion tokens"), h("dd", {}, String(u.completion_tokens)),
+        h("dt", {}, "cost"), h("dd", {}, money(u.cost_usd)),
+        h("dt", {}, "cost per item"), h("dd", {}, money(b.done ? u.cost_usd / b.done : 0)),
+        h("dt", {}, "review rate"), h("dd", {}, pct(reviewRate(b.counts), 1)),
+        Object.keys(b.metadata || {}).length ? [h("dt", {}, "metadata"), h("dd", { class: "mono small" }, JSON.stringify(b.metadata))] : null));
+    panel.hidden = false;
+  } catch (err) {
+    if (!quiet) toast(`Batch ${id}: ${err.message}`, "error");
+  }
+}
+
+async function retryFailed(id) {
+  try {
+    const result = await api("POST", `/v1/batches/${encodeURIComponent(id)}/retry-failed`);
+    toast(`Re-queued ${result.requeued} failed item(s).`, "ok");
+    loadBatches();
+  } catch (err) {
+    toast(`Retry failed: ${err.message}`, "error");
+  }
+}
+
+// Results stream with the bearer key, so a plain link cannot fetch them.
+async function download(id) {
+  const response = await fetch(`/v1/batches/${encodeURIComponent(id)}/results`, {
+    headers: { Authorization: `Bearer ${session.key}` },
+  });
+  if (!response.ok) { toast(`Download failed: HTTP ${response.status}`, "error"); return; }
+  const url = URL.createObjectURL(await response.blob());
+  const link = h("a", { href: url, download: `${id}.jsonl` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// -- versions ----------------------------------------------------------------------
+
+async function loadVersions() {
+  try {
+    const { tasks } = await api("GET", "/v1/tasks");
+    replace($("#versions"), tasks.map(taskCard));
+  } catch (err) {
+    replace($("#versions"), h("p", { class: "error" }, err.message));
+  }
+}
+
+function taskCard(t) {
+  const active = t.active;
+  const canOperate = state.me.can_operate;
+  const promptSelect = h("select", { "aria-label": `Prompt version for ${t.task}`, class: "small-select" },
+    t.prompt_versions.map((p) => h("option", { value: p, selected: p === active.prompt_version }, p)));
+  const history = h("div", { class: "history" });
+  const details = h("details", {
+    ontoggle: () => { if (details.open) loadHistory(t.task, history); },
+  }, h("summary", {}, "History"), history);
+  return h("div", { class: "task-versions", id: `task-${t.task}`, dataset: { task: t.task } },
+    h("div", { class: "task-head" },
+      h("h3", {}, t.task),
+      h("span", { class: "active-versions" }, "active: ",
+        h("strong", { class: "active-guideline" }, active.guideline_version), " · prompt ",
+        h("strong", {}, active.prompt_version)),
+      h("span", { class: `pill ${active.pinned ? "pill-ok" : ""}` }, active.pinned ? "activated" : "latest on disk")),
+    h("div", { class: "version-row" },
+      h("span", { class: "muted small" }, "guideline"),
+      t.guideline_versions.map((v) => h("button", {
+        class: `small version ${v === active.guideline_version ? "current" : ""}`,
+        dataset: { version: v }, "aria-pressed": String(v === active.guideline_version),
+        disabled: !canOperate || (v === active.guideline_version && active.pinned),
+        title: canOperate ? `Activate ${t.task} guideline ${v} with the chosen prompt` : "Needs an operator key",
+        onclick: () => activate(t.task, v, promptSelect.value),
+      }, v === active.guideline_version ? `${v} ✓` : `Activate ${v}`)),
+      h("span", { class: "muted small" }, "prompt"), promptSelect,
+      h("button", {
+        class: "small rollback", disabled: !canOperate, title: canOperate ? "Re-activate the previous pair" : "Needs an operator key",
+        onclick: () => rollback(t.task),
+      }, "Roll back")),
+    details);
+}
+
+async function loadHistory(task, el) {
+  try {
+    const { history } = await api("GET", `/v1/tasks/${encodeURIComponent(task)}/versions`);
+    replace(el, history.length ? h("ol", { class: "events" }, history.slice(0, 10).map((e) => h("li", {},
+      h("span", { class: "muted small" }, new Date(e.at * 1000).toLocaleString()), " ",
+      h("strong", {}, e.action), ` by ${e.actor} `,
+      h("span", { class: "mono small" }, `${versionsText(e.before)} → ${versionsText(e.after)}`))))
+      : h("p", { class: "muted small" }, "Never activated: new batches use the latest files on disk."));
+  } catch (err) {
+    replace(el, h("p", { class: "error" }, err.message));
+  }
+}
+
+function versionsText(v) {
+  if (!v) return "—";
+  const g = v.guideline_version;
+  const p = v.prompt_version;
+  return g || p ? `${g ?? "latest"}/${p ?? "latest"}` : "latest on disk";
+}
+
+async function activate(task, version, promptVersion) {
+  try {
+    const active = await api("POST", `/v1/tasks/${encodeURIComponent(task)}/versions/${encodeURIComponent(version)}/activate`,
+      { prompt_version: promptVersion });
+    toast(`${task}: guideline ${active.guideline_version} with prompt ${active.prompt_version} is active.`, "ok");
+  } catch (err) {
+    toast(`Activate failed: ${err.message}`, "error");
+  }
+  loadVersions();
+}
+
+async function rollback(task) {
+  try {
+    const active = await api("POST", `/v1/tasks/${encodeURIComponent(task)}/rollback`);
+    toast(`${task}: rolled back to guideline ${active.guideline_version}, prompt ${active.prompt_version}.`, "ok");
+  } catch (err) {
+    toast(`Roll back failed: ${err.message}`, "error");
+  }
+  loadVersions();
+}
+
+// -- agreement ---------------------------------------------------------------------
+
+async function loadAgreement() {
+  try {
+    const report = await api("GET", "/v1/agreement");
+    if (!report.groups.length) {
+      replace($("#agreement"), h("p", { class: "muted" }, "No reviewed items yet."));
+      return;
+    }
+    replace($("#agreement"), h("table", { class: "table", id: "agreement-table" },
+      h("thead", {}, h("tr", {}, ["Task", "Versions", "Reviewed", "Approved", "Fixed", "Rejected", "Measures"]
+        .map((c) => h("th", { scope: "col", class: ["Reviewed", "Approved", "Fixed", "Rejected"].includes(c) ? "num" : "" }, c))))),
+      h("tbody", {}, report.groups.map((g) => h("tr", { dataset: { task: g.task, version: g.guideline_version } },
+        h("td", {}, g.task),
+        h("td", { class: "muted small" }, `g ${g.guideline_version} · p ${g.prompt_version}`),
+        h("td", { class: "num" }, String(g.reviewed)),
+        h("td", { class: "num" }, `${g.approved} `, h("span", { class: "muted small" }, `(${pct(g.approval_rate)})`)),
+        h("td", { class: "num" }, String(g.fixed)),
+        h("td", { class: "num" }, String(g.rejected)),
+        h("td", {}, h("ul", { class: "kv-inline" }, Object.entries(g.summary.metrics).map(([k, v]) =>
+          h("li", {}, h("span", { class: "muted" }, `${k} `), num(v, 2))),
+        h("li", { class: "muted small" }, `${g.summary.n_pairs} pairs`))))))));
+  } catch (err) {
+    replace($("#agreement"), h("p", { class: "error" }, err.message));
+  }
+}

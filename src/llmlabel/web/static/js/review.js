@@ -1,0 +1,296 @@
+// The review page: claim the next item, inspect the samples and the guideline,
+// then approve, fix, reject or skip it under a lease, from the mouse or the keyboard.
+
+import { api, initSession, problemErrors } from "./api.js";
+import { $, clock, h, num, replace, toast, typing } from "./dom.js";
+import { samplesPanel } from "./samples.js";
+import { viewFor } from "./views/index.js";
+
+const state = {
+  me: null,
+  claim: null, // the ReviewClaim being reviewed
+  view: null, // the mounted task view
+  decided: null, // the decision taken on `claim`, once taken
+  busy: false,
+  reviewed: 0,
+  guidelines: new Map(),
+  leaseTimer: null,
+};
+
+const VERBS = { approve: "Approved", fix: "Fixed", reject: "Rejected", skip: "Skipped" };
+const STORED = { task: "llmlabel.review.task", auto: "llmlabel.review.autoNext" };
+
+initSession(start);
+
+function start(me) {
+  state.me = me;
+  $("#filter-task").addEventListener("change", (e) => localStorage.setItem(STORED.task, e.target.value));
+  $("#auto-next").checked = localStorage.getItem(STORED.auto) === "1";
+  $("#auto-next").addEventListener("change", (e) => localStorage.setItem(STORED.auto, e.target.checked ? "1" : "0"));
+  $("#claim").addEventListener("click", claimNext);
+  $("#approve").addEventListener("click", () => decide("approve"));
+  $("#fix").addEventListener("click", () => decide("fix"));
+  $("#reject").addEventListener("click", () => decide("reject"));
+  $("#skip").addEventListener("click", () => decide("skip"));
+  $("#renew").addEventListener("click", renew);
+  document.addEventListener("keydown", onKey);
+  if (!me.can_review) {
+    $("#claim").disabled = true;
+    replace($("#empty"), h("h2", {}, "This key cannot review"),
+      h("p", { class: "muted" }, `It has the role ${me.role}; claiming needs a reviewer or admin key.`));
+  }
+  loadFilters();
+  refreshQueue();
+  setInterval(refreshQueue, 15000);
+}
+
+// -- queue and filters -----------------------------------------------------------
+
+async function loadFilters() {
+  try {
+    const [{ tasks }, { batches }] = await Promise.all([api("GET", "/v1/tasks"), api("GET", "/v1/batches?limit=100")]);
+    const taskSelect = $("#filter-task");
+    const wanted = taskSelect.value || localStorage.getItem(STORED.task) || "";
+    replace(taskSelect, h("option", { value: "" }, "All tasks"),
+      tasks.map((t) => h("option", { value: t.task, selected: t.task === wanted }, t.task)));
+    const batchSelect = $("#filter-batch");
+    const chosen = batchSelect.value;
+    const open = batches.filter((b) => b.counts.needs_review + b.counts.in_review > 0 || b.id === chosen);
+    replace(batchSelect, h("option", { value: "" }, "All batches"),
+      open.map((b) => h("option", { value: b.id, selected: b.id === chosen },
+        `${b.task} · ${b.id} · ${b.counts.needs_review} waiting`)));
+  } catch (err) {
+    toast(`Could not load tasks and batches: ${err.message}`, "error");
+  }
+}
+
+async function refreshQueue() {
+  try {
+    const { depth } = await api("GET", "/v1/review/queue");
+    replace($("#queue"), h("strong", { id: "queue-depth" }, String(depth)), " waiting",
+      h("span", { class: "muted" }, ` · ${state.reviewed} reviewed in this tab`));
+  } catch (err) {
+    replace($("#queue"), h("span", { class: "error" }, err.message));
+  }
+}
+
+// -- claim -----------------------------------------------------------------------
+
+async function guidelineFor(task, version) {
+  const key = `${task}/${version}`;
+  if (!state.guidelines.has(key)) {
+    try {
+      state.guidelines.set(key, await api("GET", `/v1/tasks/${encodeURIComponent(task)}/guidelines/${encodeURIComponent(version)}`));
+    } catch (err) {
+      return { task, version, description: "", labels: [], label_descriptions: {}, options: {},
+        threshold: null, text: `The guideline is not available: ${err.message}` };
+    }
+  }
+  return state.guidelines.get(key);
+}
+
+async function claimNext() {
+  if (state.busy || !state.me.can_review) return;
+  if (state.claim && !state.decided && leaseLeft() > 0) {
+    toast("Decide on this item first, or skip it (s).", "warn");
+    return;
+  }
+  state.busy = true;
+  try {
+    const filters = {};
+    if ($("#filter-task").value) filters.task = $("#filter-task").value;
+    if ($("#filter-batch").value) filters.batch_id = $("#filter-batch").value;
+    const claim = await api("POST", "/v1/review/claim", filters);
+    if (claim === null) {
+      clearItem();
+      replace($("#empty"), h("h2", {}, "Nothing waits for review"),
+        h("p", { class: "muted" }, Object.keys(filters).length
+          ? "No item matches the filters. Clear them or come back later." : "All caught up. New items appear as workers label them."));
+      toast("Nothing waits for review.");
+    } else {
+      await show(claim);
+    }
+  } catch (err) {
+    toast(`Claim failed: ${err.message}`, "error");
+  } finally {
+    state.busy = false;
+    refreshQueue();
+  }
+}
+
+function clearItem() {
+  if (state.view && state.view.destroy) state.view.destroy();
+  clearInterval(state.leaseTimer);
+  Object.assign(state, { claim: null, view: null, decided: null });
+  $("#current").hidden = true;
+  $("#side").hidden = true;
+  $("#empty").hidden = false;
+}
+
+async function show(claim) {
+  const guideline = await guidelineFor(claim.task, claim.guideline_version);
+  if (state.view && state.view.destroy) state.view.destroy();
+  Object.assign(state, { claim, decided: null });
+  $("#empty").hidden = true;
+  $("#current").hidden = false;
+  $("#side").hidden = false;
+  $("#item").classList.remove("decided");
+  $("#item").dataset.itemId = claim.item_id;
+  $("#item").dataset.task = claim.task;
+  $("#item-task").textContent = claim.task;
+  $("#item-id").textContent = claim.id;
+  $("#item-batch").textContent = `batch ${claim.batch_id} · guideline ${claim.guideline_version} · prompt ${claim.prompt_version}`;
+  $("#item-state").textContent = "";
+  $("#comment").value = "";
+  $("#decision-error").textContent = "";
+  const module = viewFor(claim.task);
+  state.view = module.mount($("#editor"), { claim, guideline, onChange: updateButtons });
+  renderSide(claim, guideline, module.summarize);
+  startLease();
+  updateButtons();
+}
+
+function renderSide(claim, guideline, summarize) {
+  $("#reason").textContent = claim.reason || "—";
+  const confidence = claim.confidence ?? 0;
+  $("#confidence span").style.width = `${Math.round(confidence * 100)}%`;
+  $("#confidence").classList.toggle("low", guideline.threshold !== null && confidence < guideline.threshold);
+  $("#confidence-text").textContent = `confidence ${num(claim.confidence, 2)}` +
+    (guideline.threshold !== null ? ` · accepted from ${num(guideline.threshold, 2)}` : "") +
+    ` · ${claim.samples.filter((s) => s.label).length} of ${claim.samples.length} samples usable`;
+  replace($("#samples"), samplesPanel(claim, summarize));
+  $("#guideline-version").textContent = `${guideline.version}`;
+  replace($("#guideline"),
+    guideline.description ? h("p", { class: "guideline-desc" }, guideline.description) : null,
+    guideline.labels.length ? h("dl", { class: "labels" }, guideline.labels.map((l) => [
+      h("dt", {}, l), h("dd", {}, guideline.label_descriptions[l] || "")])) : null,
+    h("details", { class: "guideline-text", open: claim.task !== "safety" },
+      h("summary", {}, "Instructions"), h("div", { class: "prose" }, guideline.text)));
+}
+
+// -- lease -----------------------------------------------------------------------
+
+function leaseLeft() {
+  return state.claim ? (Date.parse(state.claim.lease_expires_at) - Date.now()) / 1000 : 0;
+}
+
+function startLease() {
+  clearInterval(state.leaseTimer);
+  const tick = () => {
+    const left = leaseLeft();
+    const el = $("#lease-clock");
+    el.textContent = clock(left);
+    el.classList.toggle("warn", left < 60);
+    if (left <= 0) {
+      el.textContent = "expired";
+      $("#lease-note").textContent = "The lease ran out and the item went back to the queue. Claim again (n).";
+      $("#renew").disabled = true;
+      clearInterval(state.leaseTimer);
+      updateButtons();
+    }
+  };
+  $("#renew").disabled = false;
+  $("#lease-note").textContent = `Held until ${new Date(state.claim.lease_expires_at).toLocaleTimeString()}.`;
+  tick();
+  state.leaseTimer = setInterval(tick, 1000);
+}
+
+async function renew() {
+  if (!state.claim || state.decided) return;
+  try {
+    const claim = await api("POST", `/v1/review/items/${encodeURIComponent(state.claim.item_id)}/renew`,
+      { lease_token: state.claim.lease_token });
+    state.claim.lease_token = claim.lease_token;
+    state.claim.lease_expires_at = claim.lease_expires_at;
+    startLease();
+    toast("Lease renewed.");
+  } catch (err) {
+    toast(`Could not renew: ${err.message}`, "error");
+  }
+}
+
+// -- decisions ---------------------------------------------------------------------
+
+function blocked(action) {
+  if (!state.claim) return "Claim an item first (n).";
+  if (state.decided) return `Already ${VERBS[state.decided].toLowerCase()}. Press n for the next item.`;
+  if (leaseLeft() <= 0) return "The lease expired. Claim again (n).";
+  const changed = state.view.changed();
+  if (action === "approve" && state.claim.label === null) return "The LLM gave no usable label: fix or reject it.";
+  if (action === "approve" && changed) return "You changed the label: save it as a fix (f).";
+  if (action === "fix" && !changed) return "Nothing changed: approve it (a) instead.";
+  return null;
+}
+
+function updateButtons() {
+  for (const action of ["approve", "fix", "reject", "skip"]) {
+    const reason = blocked(action);
+    const button = $(`#${action}`);
+    button.disabled = Boolean(reason);
+    button.title = reason || "";
+  }
+}
+
+async function decide(action) {
+  const reason = blocked(action);
+  if (reason) { toast(reason, "warn"); return; }
+  if (state.busy) return;
+  const claim = state.claim;
+  const body = { lease_token: claim.lease_token, action };
+  if (action === "fix") {
+    body.label = state.view.label();
+    if (body.label === undefined) { toast("The label is not valid JSON.", "error"); return; }
+  }
+  const comment = $("#comment").value.trim();
+  if (comment) body.comment = comment;
+  state.busy = true;
+  $("#decision-error").textContent = "";
+  try {
+    const item = await api("POST", `/v1/review/items/${encodeURIComponent(claim.item_id)}/decision`, body);
+    state.decided = action;
+    if (action !== "skip") state.reviewed += 1;
+    clearInterval(state.leaseTimer);
+    $("#lease-clock").textContent = "done";
+    $("#lease-clock").classList.remove("warn");
+    $("#renew").disabled = true;
+    $("#lease-note").textContent = "";
+    $("#item").classList.add("decided");
+    $("#item-state").textContent = VERBS[action];
+    $("#item-state").dataset.state = item.state;
+    toast(`${VERBS[action]} ${claim.id}. Press n for the next item.`, "ok");
+    updateButtons();
+    loadFilters();
+  } catch (err) {
+    const details = problemErrors(err);
+    $("#decision-error").textContent = [err.message, ...details].join(" · ");
+    toast(`${action} failed: ${err.message}`, "error");
+  } finally {
+    state.busy = false;
+    refreshQueue();
+  }
+  if (state.decided && $("#auto-next").checked) claimNext();
+}
+
+// -- keyboard ----------------------------------------------------------------------
+
+function onKey(event) {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    event.preventDefault();
+    decide("fix");
+    return;
+  }
+  if (typing(event)) return;
+  if (state.view && !state.decided && state.view.onKey && state.view.onKey(event)) {
+    event.preventDefault();
+    return;
+  }
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const action = { a: "approve", f: "fix", r: "reject", s: "skip" }[event.key];
+  if (action) {
+    event.preventDefault();
+    decide(action);
+  } else if (event.key === "n") {
+    event.preventDefault();
+    claimNext();
+  }
+}
