@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llmlabel.api.routes import batches, health, review, versions
+from llmlabel.api.routes import batches, health, review, ui, versions
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = (batches.router, review.router, versions.router, health.router)
+ROUTERS = (batches.router, review.router, versions.router, health.router, ui.router)
