@@ -113,7 +113,8 @@ def keys_create(
     """Create an API key; the key is printed once, as the last line."""
     store = Store.from_settings(_resolved_settings())
     key = store.create_api_key(team=team, role=role, name=name)
-    _err.print(f"created {"an" if role.value[0] in "aeiou" else "a"} {role.value} key for team {team!r}; it is shown only now:")
+    article = "an" if role.value[0] in "aeiou" else "a"
+    _err.print(f"created {article} {role.value} key for team {team!r}; it is shown only now:")
     print(key)
 
 
