@@ -63,6 +63,10 @@ def make_client() -> TestClient:
             raise errors.InputError("text: Field required", field="text", line=3)
         if kind == "config":
             raise errors.ConfigError("LLMLABEL_REDIS_URL is not set")
+        if kind == "redis-down":
+            import redis.exceptions
+
+            raise redis.exceptions.ConnectionError("Connection refused")
         if kind == "problem":
             raise Problem(413, "too big", slug="too-large", extra={"limit": "max_body_bytes"})
         raise RuntimeError("secret internals: password=hunter2")
@@ -84,6 +88,13 @@ def assert_problem(response: httpx2.Response, status: int, path: str) -> dict[st
     assert body["type"].startswith("urn:llmlabel:problem:")
     assert body["title"] and body["detail"]
     return body
+
+
+def test_unreachable_redis_is_503_with_retry_after() -> None:
+    response = make_client().get("/raise/redis-down")
+    body = assert_problem(response, 503, "/raise/redis-down")
+    assert response.headers["retry-after"] == "5"
+    assert "retry" in body["detail"]
 
 
 def test_llmlabel_error_becomes_problem() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -247,10 +248,26 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _handle_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Redis down or restarting: nothing was written, and the client should simply retry.
+    logger.warning("api.store_unavailable", extra={"path": request.url.path, "error": str(exc)})
+    return problem_response(
+        request,
+        status=503,
+        slug="store-unavailable",
+        title="Storage unavailable",
+        detail="the store (Redis) is not reachable right now; retry shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers for every error an app can raise."""
     app.add_exception_handler(LlmlabelError, _handle_llmlabel_error)
     app.add_exception_handler(Problem, _handle_problem)
     app.add_exception_handler(RequestValidationError, _handle_request_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    # Only the exception classes of the Redis client are named here; no Redis calls.
+    app.add_exception_handler(redis.exceptions.ConnectionError, _handle_store_unavailable)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _handle_store_unavailable)
     app.add_exception_handler(Exception, _handle_unexpected)
