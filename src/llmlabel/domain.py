@@ -126,6 +126,8 @@ class LabelRecord(BaseModel):
     backend: str
     model: str
     usage: Usage = Field(default_factory=Usage)
+    # Wall time to label the item (all samples), for the latency metrics.
+    duration_s: float = 0.0
     error: str | None = None
 
 

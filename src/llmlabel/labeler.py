@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import defaultdict
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ class Labeler:
         """Label one item. Raises InputError for a bad item and BackendError when the provider fails."""
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
+        started = time.perf_counter()
         samples: list[Sample] = []
         usage = Usage()
         while k := next_round_size(len(samples), policy, self.fixed_k):
@@ -82,7 +84,9 @@ class Labeler:
                 keys = self.task.aggregate(view, samples).answer_keys
                 if should_stop(keys, len(samples), policy):
                     break
-        return self.record(item_id, view, samples, usage)
+        record = self.record(item_id, view, samples, usage)
+        record.duration_s = round(time.perf_counter() - started, 6)
+        return record
 
     def record(self, item_id: str, view: BaseModel, samples: list[Sample], usage: Usage) -> LabelRecord:
         """The consensus, confidence and route of the samples drawn for one item."""

@@ -88,6 +88,7 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     receiver: Receiver,
 ) -> None:
     store = Store.from_settings(make_settings(chunk_size=8))
+    totals_before = store.llm_totals()
     batch = submit(store, 24, callback_url=receiver.url)
     env = service_env(redis_url, fake_provider, tmp_path)
     processes.run_burst(env, name="w1")
@@ -100,6 +101,12 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     assert info.counts[ItemState.AUTO_ACCEPTED] > 0 and info.counts[ItemState.NEEDS_REVIEW] > 0
     assert info.usage.calls >= 24 and info.usage.prompt_tokens > 0
     assert store.check_counters("acme", batch).ok
+    # The all-teams totals behind /metrics moved by exactly this batch's usage and items.
+    totals = store.llm_totals()
+    assert totals.calls - totals_before.calls == info.usage.calls
+    assert totals.prompt_tokens - totals_before.prompt_tokens == info.usage.prompt_tokens
+    labeled_now = sum(totals.latency_buckets.values()) - sum(totals_before.latency_buckets.values())
+    assert labeled_now == 24 and totals.latency_sum_s > totals_before.latency_sum_s
     items = list(store.iter_results("acme", batch))
     assert all(i.label_writes == 1 and i.attempts == 1 for i in items)
     assert all(i.label is not None and i.model == "fake-model" and i.samples for i in items)

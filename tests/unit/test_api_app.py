@@ -20,7 +20,7 @@ from llmlabel.domain import ItemState, Usage
 from llmlabel.errors import NotFoundError
 from llmlabel.settings import Settings
 from llmlabel.store import Store
-from llmlabel.store.models import BatchCreate, BatchInfo, Decision, ItemView, Principal, Role
+from llmlabel.store.models import BatchCreate, BatchInfo, Decision, ItemView, LlmTotals, Principal, Role
 
 KEYS = {f"{role.value}-key": Principal(key_id=role.value, team="t1", role=role) for role in Role}
 
@@ -84,6 +84,10 @@ class RecordingStore:
 
     def review_queue_depth(self, team: str | None = None) -> int:
         return 4
+
+    def llm_totals(self) -> LlmTotals:
+        return LlmTotals(calls=7, prompt_tokens=700, completion_tokens=70, cost_usd=0.25,
+                         latency_sum_s=3.5, latency_buckets={"0.5": 2, "2.5": 1, "+Inf": 1})
 
     def stored(self) -> list[str]:
         return [name for name, _ in self.calls if name == "create_batch"]
@@ -305,6 +309,13 @@ def test_metrics_expose_store_gauges_and_route_templates(client: TestClient) -> 
     text = client.get("/metrics").text
     assert 'llmlabel_items{state="needs_review"} 4.0' in text
     assert "llmlabel_review_queue_depth 4.0" in text
+    assert "llmlabel_llm_calls_total 7.0" in text
+    assert 'llmlabel_llm_tokens_total{kind="completion"} 70.0' in text
+    assert "llmlabel_llm_cost_usd_total 0.25" in text
+    # cumulative buckets: 2 items <= 0.5 s, 3 <= 2.5 s, 4 in all
+    assert 'llmlabel_item_labeling_seconds_bucket{le="0.5"} 2.0' in text
+    assert 'llmlabel_item_labeling_seconds_bucket{le="2.5"} 3.0' in text
+    assert "llmlabel_item_labeling_seconds_count 4.0" in text
     assert ('llmlabel_http_requests_total{method="GET",route="/v1/batches/{batch_id}",'
             'status="404"} 1.0') in text
     assert "zzz" not in text

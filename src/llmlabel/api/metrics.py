@@ -1,8 +1,10 @@
 """Prometheus metrics of the API process: HTTP requests, plus store gauges read at scrape time.
 
 Each app gets its own CollectorRegistry, so building several apps in one
-process (tests) never registers a metric twice. LLM call counters, latency,
-tokens and cost are recorded by the workers, not here.
+process (tests) never registers a metric twice. LLM calls, tokens, cost and
+item labeling time are written by the workers into the store in the same atomic
+step as each label, and read here at scrape time, so every API replica reports
+the same totals.
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmlabel.domain import ItemState
 from llmlabel.store import Store
+from llmlabel.store.models import LATENCY_BUCKETS, LlmTotals
 
 __all__ = ["ApiMetrics", "MetricsMiddleware", "StoreCollector"]
 
@@ -45,7 +53,27 @@ class StoreCollector(Collector):
         for state in ItemState:
             items.add_metric([state.value], float(totals.get(state.value, 0)))
         queue.add_metric([], float(depth))
-        return [items, queue]
+        return [items, queue, *llm_metrics(self.store.llm_totals())]
+
+
+def llm_metrics(totals: LlmTotals) -> list[Metric]:
+    """Counters of LLM usage and the histogram of item labeling time."""
+    calls = CounterMetricFamily("llmlabel_llm_calls", "LLM provider calls, all teams")
+    calls.add_metric([], float(totals.calls))
+    tokens = CounterMetricFamily("llmlabel_llm_tokens", "LLM tokens, all teams", labels=["kind"])
+    tokens.add_metric(["prompt"], float(totals.prompt_tokens))
+    tokens.add_metric(["completion"], float(totals.completion_tokens))
+    cost = CounterMetricFamily("llmlabel_llm_cost_usd", "LLM cost in USD, all teams")
+    cost.add_metric([], totals.cost_usd)
+    cumulative, buckets = 0, []
+    for bound in [*(repr(b) for b in LATENCY_BUCKETS), "+Inf"]:
+        cumulative += totals.latency_buckets.get(bound, 0)
+        buckets.append((bound, float(cumulative)))
+    latency = HistogramMetricFamily(
+        "llmlabel_item_labeling_seconds", "Time to label one item (all its samples)"
+    )
+    latency.add_metric([], buckets, totals.latency_sum_s)
+    return [calls, tokens, cost, latency]
 
 
 class ApiMetrics:

@@ -11,7 +11,7 @@ import redis
 from llmlabel.domain import ItemState, LabelRecord, Route
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info
-from llmlabel.store.models import BatchInfo, ReapReport, WorkItem
+from llmlabel.store.models import BatchInfo, ReapReport, WorkItem, latency_bucket
 
 __all__ = ["LabelingMixin"]
 
@@ -106,6 +106,8 @@ class LabelingMixin(StoreBase):
                 usage.completion_tokens,
                 usage.cached_tokens,
                 repr(usage.cost_usd),
+                repr(record.duration_s),
+                latency_bucket(record.duration_s),
             ],
         )
         return bool(done)

@@ -165,7 +165,7 @@ return n
 
 SAVE = _script("""
 -- KEYS: labeling leases. ARGV: prefix, team, id, token, now, to_state, record, label,
---   calls, prompt_tokens, completion_tokens, cached_tokens, cost_usd
+--   calls, prompt_tokens, completion_tokens, cached_tokens, cost_usd, duration_s, latency bucket
 local prefix, team, id, token, now, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local ikey = prefix .. 'i:' .. id
 local f = redis.call('HMGET', ikey, 'state', 'lease', 'batch')
@@ -182,6 +182,13 @@ redis.call('HINCRBY', bkey, 'u:completion_tokens', ARGV[11])
 redis.call('HINCRBY', bkey, 'u:cached_tokens', ARGV[12])
 redis.call('HINCRBYFLOAT', bkey, 'u:cost_usd', ARGV[13])
 if to == 'needs_review' then enqueue_review(prefix, ikey, id, now) end
+-- All-teams LLM usage and labeling latency, for /metrics.
+redis.call('HINCRBY', TOTALS, 'u:calls', ARGV[9])
+redis.call('HINCRBY', TOTALS, 'u:prompt_tokens', ARGV[10])
+redis.call('HINCRBY', TOTALS, 'u:completion_tokens', ARGV[11])
+redis.call('HINCRBYFLOAT', TOTALS, 'u:cost_usd', ARGV[13])
+redis.call('HINCRBYFLOAT', TOTALS, 'lat:sum', ARGV[14])
+redis.call('HINCRBY', TOTALS, 'lat:le:' .. ARGV[15], 1)
 return 1
 """)
 

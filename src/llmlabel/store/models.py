@@ -192,3 +192,27 @@ class CounterCheck(BaseModel):
             and abs(self.usage_counted.cost_usd - self.usage_actual.cost_usd) < 1e-6
         )
         return self.counters == self.actual == self.indexed and same_usage
+
+
+LATENCY_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+"""Upper bounds (seconds) of the item labeling-time histogram; larger times count as +Inf."""
+
+
+def latency_bucket(seconds: float) -> str:
+    """The histogram bucket a labeling time falls in (its upper bound, or "+Inf")."""
+    for bound in LATENCY_BUCKETS:
+        if seconds <= bound:
+            return repr(bound)
+    return "+Inf"
+
+
+class LlmTotals(BaseModel):
+    """LLM usage and item labeling time over all teams since the store was created."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_sum_s: float = 0.0
+    # Non-cumulative counts per bucket bound (as in LATENCY_BUCKETS, plus "+Inf").
+    latency_buckets: dict[str, int] = Field(default_factory=dict)

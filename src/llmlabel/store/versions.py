@@ -9,7 +9,7 @@ from llmlabel.errors import ConflictError
 from llmlabel.guidelines import check_pinned
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase
-from llmlabel.store.models import AuditEvent
+from llmlabel.store.models import AuditEvent, LlmTotals
 
 __all__ = ["VersionsMixin"]
 
@@ -99,3 +99,19 @@ class VersionsMixin(StoreBase):
         """Items per state over all teams (every ItemState present), for /metrics."""
         raw = self._hash(keys.state_totals())
         return {s.value: int(raw.get(s.value, 0)) for s in ItemState}
+
+    def llm_totals(self) -> LlmTotals:
+        """LLM calls, tokens, cost and labeling-time histogram over all teams, for /metrics."""
+        raw = self._hash(keys.state_totals())
+        return LlmTotals(
+            calls=int(raw.get("u:calls", 0)),
+            prompt_tokens=int(raw.get("u:prompt_tokens", 0)),
+            completion_tokens=int(raw.get("u:completion_tokens", 0)),
+            cost_usd=float(raw.get("u:cost_usd", 0.0)),
+            latency_sum_s=float(raw.get("lat:sum", 0.0)),
+            latency_buckets={
+                field.removeprefix("lat:le:"): int(value)
+                for field, value in raw.items()
+                if field.startswith("lat:le:")
+            },
+        )
