@@ -3,5 +3,6 @@
 # real RQ workers, real uvicorn, the local model). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+LLMLABEL_APT_EXTRA="${LLMLABEL_APT_EXTRA:-chromium}" scripts/setup.sh
 exec .venv/bin/python -m pytest "$@"
