@@ -111,7 +111,8 @@ def group_pairs(items: Iterable[ItemView], llm_label_of: LabelOf) -> list[Agreem
     for item in items:
         if item.state not in REVIEWED_STATES:
             continue
-        group = groups.setdefault((item.task, item.guideline_version, item.prompt_version), _Group())
+        key = (item.task, item.guideline_version, item.prompt_version)
+        group = groups.setdefault(key, _Group())
         group.counts[item.state] += 1
         reviewer = None if item.state is ItemState.REJECTED else item.label
         group.pairs.append((llm_label_of(item), reviewer))

@@ -34,6 +34,12 @@ export const session = {
 };
 
 let onUnauthorized = () => {};
+let clockSkewMs = 0;
+
+/** The server's time in ms (from the Date header of the last answer), for lease countdowns. */
+export function serverNow() {
+  return Date.now() + clockSkewMs;
+}
 
 /** Call the API; resolves to the JSON body (null for 204) or throws ApiError. */
 export async function api(method, path, body) {
@@ -50,6 +56,9 @@ export async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, { detail: `the server did not answer (${err.message})` });
   }
+  const date = Date.parse(response.headers.get("date") || "");
+  // The header has whole seconds: only a skew beyond that is worth correcting.
+  if (!Number.isNaN(date) && Math.abs(date - Date.now()) > 2000) clockSkewMs = date - Date.now();
   if (response.status === 204) return null;
   const text = await response.text();
   let data = null;

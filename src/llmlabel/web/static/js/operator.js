@@ -210,6 +210,36 @@ async function rollback(task) {
 
 // -- agreement ---------------------------------------------------------------------
 
+/**
+ * The measures of one group. Per-category families ("kappa/hate", "kappa/sexual", ...)
+ * are shown as their mean over defined values, with every value one click away.
+ */
+export function measures(summary) {
+  const families = new Map();
+  for (const [name, value] of Object.entries(summary.metrics)) {
+    const [family] = name.split("/");
+    if (!families.has(family)) families.set(family, []);
+    families.get(family).push([name, value]);
+  }
+  const shown = [];
+  for (const [family, entries] of families) {
+    if (entries.length < 3) {
+      for (const [name, value] of entries) shown.push(h("li", {}, h("span", { class: "muted" }, `${name} `), num(value, 2)));
+      continue;
+    }
+    const defined = entries.map(([, v]) => v).filter((v) => v !== null);
+    const mean = defined.length ? defined.reduce((a, b) => a + b, 0) / defined.length : null;
+    shown.push(h("li", { title: `mean over ${defined.length} of ${entries.length} categories with a defined value` },
+      h("span", { class: "muted" }, `${family} (mean of ${defined.length}) `), num(mean, 2)));
+  }
+  const all = Object.entries(summary.metrics);
+  return [
+    h("ul", { class: "kv-inline" }, shown, h("li", { class: "muted small" }, `${summary.n_pairs} pairs`)),
+    all.length > shown.length ? h("details", {}, h("summary", {}, "all measures"),
+      h("dl", { class: "kv" }, all.map(([k, v]) => [h("dt", {}, k), h("dd", {}, num(v, 2))]))) : null,
+  ];
+}
+
 async function loadAgreement() {
   try {
     const report = await api("GET", "/v1/agreement");
@@ -217,19 +247,18 @@ async function loadAgreement() {
       replace($("#agreement"), h("p", { class: "muted" }, "No reviewed items yet."));
       return;
     }
+    const numeric = new Set(["Reviewed", "Approved", "Fixed", "Rejected"]);
+    const head = h("tr", {}, ["Task", "Reviewed", "Approved", "Fixed", "Rejected", "Measures"]
+      .map((c) => h("th", { scope: "col", class: numeric.has(c) ? "num" : "" }, c)));
+    const rows = report.groups.map((g) => h("tr", { dataset: { task: g.task, version: g.guideline_version } },
+      h("td", {}, g.task, h("br"), h("span", { class: "muted small" }, `g ${g.guideline_version} · p ${g.prompt_version}`)),
+      h("td", { class: "num" }, String(g.reviewed)),
+      h("td", { class: "num" }, `${g.approved} `, h("span", { class: "muted small" }, `(${pct(g.approval_rate)})`)),
+      h("td", { class: "num" }, String(g.fixed)),
+      h("td", { class: "num" }, String(g.rejected)),
+      h("td", { class: "measures" }, measures(g.summary))));
     replace($("#agreement"), h("table", { class: "table", id: "agreement-table" },
-      h("thead", {}, h("tr", {}, ["Task", "Versions", "Reviewed", "Approved", "Fixed", "Rejected", "Measures"]
-        .map((c) => h("th", { scope: "col", class: ["Reviewed", "Approved", "Fixed", "Rejected"].includes(c) ? "num" : "" }, c))))),
-      h("tbody", {}, report.groups.map((g) => h("tr", { dataset: { task: g.task, version: g.guideline_version } },
-        h("td", {}, g.task),
-        h("td", { class: "muted small" }, `g ${g.guideline_version} · p ${g.prompt_version}`),
-        h("td", { class: "num" }, String(g.reviewed)),
-        h("td", { class: "num" }, `${g.approved} `, h("span", { class: "muted small" }, `(${pct(g.approval_rate)})`)),
-        h("td", { class: "num" }, String(g.fixed)),
-        h("td", { class: "num" }, String(g.rejected)),
-        h("td", {}, h("ul", { class: "kv-inline" }, Object.entries(g.summary.metrics).map(([k, v]) =>
-          h("li", {}, h("span", { class: "muted" }, `${k} `), num(v, 2))),
-        h("li", { class: "muted small" }, `${g.summary.n_pairs} pairs`))))))));
+      h("thead", {}, head), h("tbody", {}, rows)));
   } catch (err) {
     replace($("#agreement"), h("p", { class: "error" }, err.message));
   }

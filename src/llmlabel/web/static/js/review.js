@@ -1,7 +1,7 @@
 // The review page: claim the next item, inspect the samples and the guideline,
 // then approve, fix, reject or skip it under a lease, from the mouse or the keyboard.
 
-import { api, initSession, problemErrors } from "./api.js";
+import { api, initSession, problemErrors, serverNow } from "./api.js";
 import { $, clock, h, num, replace, toast, typing } from "./dom.js";
 import { samplesPanel } from "./samples.js";
 import { viewFor } from "./views/index.js";
@@ -25,6 +25,11 @@ initSession(start);
 function start(me) {
   state.me = me;
   $("#filter-task").addEventListener("change", (e) => localStorage.setItem(STORED.task, e.target.value));
+  // A batch holds one task: choosing a batch sets the task filter to match it.
+  $("#filter-batch").addEventListener("change", (e) => {
+    const option = e.target.selectedOptions[0];
+    if (option && option.dataset.task) $("#filter-task").value = option.dataset.task;
+  });
   $("#auto-next").checked = localStorage.getItem(STORED.auto) === "1";
   $("#auto-next").addEventListener("change", (e) => localStorage.setItem(STORED.auto, e.target.checked ? "1" : "0"));
   $("#claim").addEventListener("click", claimNext);
@@ -57,7 +62,7 @@ async function loadFilters() {
     const chosen = batchSelect.value;
     const open = batches.filter((b) => b.counts.needs_review + b.counts.in_review > 0 || b.id === chosen);
     replace(batchSelect, h("option", { value: "" }, "All batches"),
-      open.map((b) => h("option", { value: b.id, selected: b.id === chosen },
+      open.map((b) => h("option", { value: b.id, selected: b.id === chosen, dataset: { task: b.task } },
         `${b.task} · ${b.id} · ${b.counts.needs_review} waiting`)));
   } catch (err) {
     toast(`Could not load tasks and batches: ${err.message}`, "error");
@@ -130,7 +135,7 @@ function clearItem() {
 async function show(claim) {
   const guideline = await guidelineFor(claim.task, claim.guideline_version);
   if (state.view && state.view.destroy) state.view.destroy();
-  Object.assign(state, { claim, decided: null });
+  Object.assign(state, { claim, view: null, decided: null });
   $("#empty").hidden = true;
   $("#current").hidden = false;
   $("#side").hidden = false;
@@ -171,7 +176,7 @@ function renderSide(claim, guideline, summarize) {
 // -- lease -----------------------------------------------------------------------
 
 function leaseLeft() {
-  return state.claim ? (Date.parse(state.claim.lease_expires_at) - Date.now()) / 1000 : 0;
+  return state.claim ? (Date.parse(state.claim.lease_expires_at) - serverNow()) / 1000 : 0;
 }
 
 function startLease() {
@@ -223,6 +228,7 @@ function blocked(action) {
 }
 
 function updateButtons() {
+  if (!state.view) return; // views report changes while they mount, before they are assigned
   for (const action of ["approve", "fix", "reject", "skip"]) {
     const reason = blocked(action);
     const button = $(`#${action}`);
@@ -263,6 +269,11 @@ async function decide(action) {
   } catch (err) {
     const details = problemErrors(err);
     $("#decision-error").textContent = [err.message, ...details].join(" · ");
+    if (err.status === 409) {
+      // The lease is gone (expired, or the item was released): stop the clock so n claims again.
+      state.claim.lease_expires_at = new Date(0).toISOString();
+      startLease();
+    }
     toast(`${action} failed: ${err.message}`, "error");
   } finally {
     state.busy = false;

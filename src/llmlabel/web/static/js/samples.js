@@ -3,6 +3,8 @@
 
 import { canonical, h, num } from "./dom.js";
 
+const SHOWN = 4;
+
 /** Samples grouped by answer (largest group first); invalid samples grouped by error. */
 export function groupSamples(samples, summarize, consensus) {
   const groups = new Map();
@@ -39,14 +41,19 @@ function value(v) {
 export function samplesPanel(claim, summarize) {
   const total = claim.samples.length;
   const groups = groupSamples(claim.samples, summarize, claim.label);
-  const list = h("ul", { class: "sample-groups", id: "sample-groups" }, groups.map((g) => h("li", {
+  const item = (g) => h("li", {
     class: `${g.valid ? "" : "invalid"} ${g.consensus ? "consensus" : ""}`.trim(),
   },
   h("div", { class: "group-head" },
     h("span", { class: "group-count" }, `${g.count}×`),
     h("span", { class: "group-text" }, g.text),
     g.consensus ? h("span", { class: "pill pill-ok" }, "consensus") : null),
-  h("span", { class: "vote-bar" }, h("span", { style: { width: `${total ? (100 * g.count) / total : 0}%` } })))));
+  h("span", { class: "vote-bar" }, h("span", { style: { width: `${total ? (100 * g.count) / total : 0}%` } })));
+  // Many distinct answers (safety flags, free text) would bury the detail: show the largest groups.
+  const list = h("ul", { class: "sample-groups", id: "sample-groups" }, groups.slice(0, SHOWN).map(item),
+    groups.length > SHOWN ? h("li", { class: "more" }, h("details", {},
+      h("summary", {}, `${groups.length - SHOWN} more distinct answers`),
+      h("ul", { class: "sample-groups" }, groups.slice(SHOWN).map(item)))) : null);
 
   const detail = Object.entries(claim.detail || {});
   return [
