@@ -5,13 +5,13 @@ worker and `llmlabel serve` run as processes; Playwright drives the system's
 headless Chromium. Each browser step is followed by a look at the stored result
 through the API. Screenshots go to test-artifacts/ui/ at the repository root.
 
-The services run from a copy of guidelines/ and prompts/ that adds two guideline
-versions: ner v2 sends every item to review (the fake provider never proposes an
-entity, so v1 would accept all of them) and instruction v2 raises the threshold
-above the similarity the fake's answers reach; preference v2 ranks up to four
-responses and also sends every item to review (three samples of a random A/B
-answer agree one time in four, and would be accepted). ner v2 also gives the
-operator page a second version to activate and roll back.
+The services run from a copy of guidelines/ and prompts/ with three added
+guideline versions, so that every item goes to review: ner v2 (the fake provider
+never proposes an entity, so v1 would accept every item), instruction v2 (its
+threshold is above the similarity the fake's answers reach) and preference v2
+(three random A/B answers agree one time in four; v2 also ranks up to four
+responses). ner v2 also gives the operator page a version to activate and roll
+back.
 
 The tests share one stack and one browser tab and run in file order: the
 operator page at the end shows the decisions the review tests stored.
@@ -34,6 +34,7 @@ import redis
 import yaml  # type: ignore[import-untyped]
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from llmlabel.guidelines import VersionRegistry
 from llmlabel.settings import Settings
 from llmlabel.store import Role, Store
 from tests.integration.conftest import CLI, REPO_ROOT, Processes, service_env
@@ -114,9 +115,12 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 _check_all_in_review(client, {"Authorization": f"Bearer {keys[Role.OPERATOR]}"},
                                      batches)
                 yield {"api": api, "keys": keys, "batches": batches, "client": client,
-                       "headers": {"Authorization": f"Bearer {keys[Role.OPERATOR]}"}}
+                       "headers": {"Authorization": f"Bearer {keys[Role.OPERATOR]}"},
+                       "registry": VersionRegistry(root)}
         finally:
             procs.stop_all()
+            # The variants' content hashes are pinned in Redis: leave no pin behind.
+            redis.Redis.from_url(redis_server).flushdb()
 
 
 def _submit_all(client: httpx.Client, headers: Headers) -> dict[str, str]:
@@ -229,8 +233,9 @@ def claim(page: Page, task: str, batch_id: str) -> dict[str, Any]:
     return claimed
 
 
-def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Save a screenshot artifact (the viewport: the review page's key bar is fixed)."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def select_text(page: Page, container: str, needle: str) -> None:
@@ -269,7 +274,7 @@ def test_root_redirects_and_sign_in(reviewer_page: tuple[Page, PageErrors],
     expect(page.locator("#signin")).to_be_visible()
     page.fill("#api-key", "not-a-key")
     page.click("#signin-submit")
-    expect(page.locator("#signin-error")).to_contain_text("unknown or revoked API key")
+    expect(page.locator("#signin-error")).to_have_text("Sign-in failed: unknown or revoked API key")
     shot(page, "01-sign-in")
     page.fill("#api-key", stack["keys"][Role.REVIEWER])
     page.click("#signin-submit")
@@ -490,7 +495,8 @@ def test_operator_page(browser: Browser, stack: dict[str, Any],
     assert preference["summary"]["n_pairs"] == decided["approved"] + decided["fixed"]
 
     ner = page.locator("#task-ner")
-    expect(ner.locator(".active-guideline")).to_have_text("v2")  # latest on disk, not activated
+    latest = stack["registry"].guideline("ner").version  # used while none is activated
+    expect(ner.locator(".active-guideline")).to_have_text(latest)
     ner.locator("button.version[data-version='v1']").click()
     expect(ner.locator(".active-guideline")).to_have_text("v1")
     page.locator("#task-ner button.version[data-version='v2']").click()
@@ -502,6 +508,6 @@ def test_operator_page(browser: Browser, stack: dict[str, Any],
     assert (active["guideline_version"], active["pinned"]) == ("v1", True)
     page.locator("#task-ner details summary").click()
     expect(page.locator("#task-ner .events li")).to_have_count(3)
-    shot(page, "08-operator")
+    shot(page, "08-operator", full_page=True)
     assert errors == []
     context.close()

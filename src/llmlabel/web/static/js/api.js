@@ -81,7 +81,11 @@ export function initSession(onSignedIn) {
   const bar = $("#session");
   const error = $("#signin-error");
 
+  let signedIn = false;
+
   function showSignIn(message) {
+    signedIn = false;
+    document.body.classList.remove("signed-in");
     app.hidden = true;
     bar.hidden = true;
     signin.hidden = false;
@@ -92,6 +96,8 @@ export function initSession(onSignedIn) {
   async function start() {
     try {
       const me = await api("GET", "/v1/whoami");
+      signedIn = true;
+      document.body.classList.add("signed-in");
       signin.hidden = true;
       app.hidden = false;
       bar.hidden = false;
@@ -107,7 +113,7 @@ export function initSession(onSignedIn) {
 
   onUnauthorized = (err) => {
     session.clear();
-    showSignIn(`Signed out: ${err.message}`);
+    showSignIn(`${signedIn ? "Signed out" : "Sign-in failed"}: ${err.message}`);
   };
 
   $("#signin-form").addEventListener("submit", (event) => {

@@ -57,6 +57,8 @@ export function samplesPanel(claim, summarize) {
 
   const detail = Object.entries(claim.detail || {});
   return [
+    h("p", { class: "llm-label" }, h("span", { class: "muted" }, "LLM consensus: "),
+      h("strong", {}, claim.label === null ? "none (no usable sample)" : summarize(claim.label))),
     total ? list : h("p", { class: "muted" }, "No samples were kept for this item."),
     detail.length ? h("dl", { class: "kv", id: "sample-detail" },
       detail.map(([k, v]) => [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, value(v))])) : null,

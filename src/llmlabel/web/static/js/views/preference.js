@@ -69,6 +69,7 @@ export function mount(root, { claim, onChange }) {
       }, h("kbd", {}, String(i + 1)), ` ${letter(i)} is better`)));
     } else {
       replace(control, h("ol", { class: "rank-list" }, ranking.map((i, pos) => h("li", {},
+        h("span", { class: "rank-pos muted" }, `${pos + 1}.`),
         h("span", { class: "rank-letter" }, letter(i)),
         h("span", { class: "rank-preview" }, String(responses[i]).slice(0, 80)),
         h("button", { class: "icon", "aria-label": `Move ${letter(i)} up`, disabled: pos === 0, onclick: () => move(i, -1) }, "↑"),
