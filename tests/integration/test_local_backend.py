@@ -1,4 +1,4 @@
-"""One smoke call through LocalBackend to the default (qwen2.5-0.5b) GGUF with llama.cpp."""
+"""One smoke call through LocalBackend to the default local GGUF with llama.cpp."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ __all__ = [
     "resolve_model_path",
 ]
 
-DEFAULT_LOCAL_MODEL = "qwen2.5-0.5b"
+DEFAULT_LOCAL_MODEL = "qwen2.5-1.5b"
 """The alias that `model="default"` means for the local backend."""
 
 GGUF_MAGIC = b"GGUF"
