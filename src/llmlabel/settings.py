@@ -64,6 +64,18 @@ class Settings(BaseSettings):
 
     # -- review ------------------------------------------------------------------
     review_lease_s: int = Field(600, ge=5, description="How long a claimed review item is held")
+    gold_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Share of review claims answered with a gold item of the task (scores reviewers)",
+    )
+    double_review_share: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of reviewed items sent back once to a second reviewer (reviewer agreement)",
+    )
 
     # -- API ---------------------------------------------------------------------
     max_batch_items: int = Field(100_000, description="Items per batch, at most")

@@ -42,7 +42,7 @@ from llmlabel.store.jobs import queue_for
 from llmlabel.store.models import WorkItem
 from llmlabel.store.ratelimit import build_rate_limiter
 
-__all__ = ["Housekeeper", "label_chunk", "run_worker"]
+__all__ = ["Housekeeper", "job_context", "label_chunk", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,12 @@ def _store(settings: Settings) -> Store:
     if store is None:
         store = _STORES[url] = Store.from_settings(settings)
     return store
+
+
+def job_context() -> tuple[Settings, Store]:
+    """The settings and store a job runs with in this worker process (for other job modules)."""
+    settings = _SETTINGS[-1] if _SETTINGS else get_settings()
+    return settings, _store(settings)
 
 
 def _describe(exc: BaseException) -> str:

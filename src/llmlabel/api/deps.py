@@ -22,6 +22,7 @@ from llmlabel.store.models import Principal, Role
 __all__ = [
     "Admin",
     "CurrentPrincipal",
+    "Exporter",
     "Operator",
     "RegistryDep",
     "Reviewer",
@@ -29,6 +30,7 @@ __all__ = [
     "StoreDep",
     "Submitter",
     "actor_of",
+    "require_any_role",
     "require_role",
 ]
 
@@ -109,10 +111,32 @@ def require_role(role: Role) -> Callable[[Principal], Principal]:
     return check
 
 
+def require_any_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency passing callers whose key has one of `roles` (or admin); 403 otherwise."""
+    allowed = (*roles, Role.ADMIN)
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            names = " or ".join(r.value for r in allowed)
+            raise Problem(
+                403,
+                f"this action needs a key with role {names}; this key has role "
+                f"{principal.role.value}",
+                slug="forbidden",
+                extra={"required_role": [r.value for r in allowed], "role": principal.role.value},
+            )
+        return principal
+
+    check.__name__ = "require_" + "_or_".join(r.value for r in roles)
+    return check
+
+
 Submitter = Annotated[Principal, Depends(require_role(Role.SUBMITTER))]
 Reviewer = Annotated[Principal, Depends(require_role(Role.REVIEWER))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+# Exports are the results a submitter asked for, and operators look after every batch.
+Exporter = Annotated[Principal, Depends(require_any_role(Role.SUBMITTER, Role.OPERATOR))]
 
 
 def actor_of(principal: Principal) -> str:

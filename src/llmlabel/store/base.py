@@ -14,7 +14,7 @@ from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
 from llmlabel.errors import ConfigError, StoreError
 from llmlabel.settings import Settings
 from llmlabel.store import jobs, keys, lua
-from llmlabel.store.models import BatchInfo, ItemView
+from llmlabel.store.models import BatchInfo, ItemView, SecondReview
 
 __all__ = ["StoreBase", "item_view", "split_item_id"]
 
@@ -64,6 +64,23 @@ def batch_info(team: str, batch_id: str, fields: Mapping[str, str]) -> BatchInfo
     )
 
 
+def second_review(fields: Mapping[str, str]) -> SecondReview | None:
+    """The second review of an item (hash fields `r2*`), None if it was never picked for one."""
+    state = fields.get("r2state")
+    if not state:
+        return None
+    label_text = fields.get("r2label")
+    at = fields.get("r2at")
+    return SecondReview(
+        state=state,  # type: ignore[arg-type]
+        reviewer=fields.get("r2reviewer") or None,
+        decision=fields.get("r2decision") or None,  # type: ignore[arg-type]
+        label=json.loads(label_text) if label_text else None,
+        comment=fields.get("r2comment") or None,
+        at=float(at) if at else None,
+    )
+
+
 def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
     """An ItemView from the item hash (and its label record, once written)."""
     record = LabelRecord.model_validate_json(fields["record"]) if fields.get("record") else None
@@ -91,6 +108,7 @@ def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
         label_writes=int(fields.get("label_writes", 0)),
         reviewer=fields.get("reviewer") or None,
         review_comment=fields.get("comment") or None,
+        second_review=second_review(fields),
         updated_at=float(fields.get("updated_at", 0.0)),
     )
 

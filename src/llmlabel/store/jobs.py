@@ -8,11 +8,20 @@ import redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
-__all__ = ["JOB_FUNCTION", "QUEUE_NAME", "enqueue_chunks", "queue_for", "rq_connection"]
+__all__ = [
+    "GOLD_JOB_FUNCTION",
+    "JOB_FUNCTION",
+    "QUEUE_NAME",
+    "enqueue_chunks",
+    "enqueue_gold",
+    "queue_for",
+    "rq_connection",
+]
 
 QUEUE_NAME = "llmlabel"
 # Referenced by name so the store never imports the worker (a higher layer).
 JOB_FUNCTION = "llmlabel.worker.label_chunk"
+GOLD_JOB_FUNCTION = "llmlabel.gold_jobs.label_gold"
 # Jobs per Redis pipeline when enqueueing a big batch.
 _PIPELINE_JOBS = 500
 # How long a failed job's record is kept for inspection (items keep their own error).
@@ -70,3 +79,29 @@ def enqueue_chunks(
             queue.enqueue_many(datas[start : start + _PIPELINE_JOBS], pipeline=pipe)
             pipe.execute()
     return len(datas)
+
+
+def enqueue_gold(
+    connection: redis.Redis,
+    *,
+    team: str,
+    task: str,
+    gold_ids: Sequence[str],
+    guideline_version: str,
+    prompt_version: str,
+    evaluation_id: str | None,
+    job_timeout_s: int,
+) -> None:
+    """Enqueue one job labeling gold items with a version (and scoring it, for an evaluation).
+
+    Gold sets are small (hundreds), so one job holds them all; it runs in the
+    normal workers, next to the labeling chunks.
+    """
+    queue_for(connection).enqueue(
+        GOLD_JOB_FUNCTION,
+        args=[team, task, list(gold_ids), guideline_version, prompt_version, evaluation_id],
+        job_timeout=job_timeout_s,
+        result_ttl=0,
+        failure_ttl=_FAILURE_TTL_S,
+        description=f"label {len(gold_ids)} gold items of team {team}",
+    )

@@ -24,12 +24,27 @@ __all__ = [
     "callbacks",
     "check_team",
     "dispatch",
+    "gold",
+    "gold_evaluation",
+    "gold_evaluations",
+    "gold_known",
+    "gold_lease",
+    "gold_ready",
+    "gold_records",
+    "gold_scores",
+    "gold_seen",
+    "gold_seq",
+    "gold_task",
     "idempotency",
     "is_batch_id",
     "item",
     "labeling_leases",
     "new_batch_id",
     "pins",
+    "review2_leases",
+    "review2_queue",
+    "review2_queue_batch",
+    "review2_queue_task",
     "review_leases",
     "review_queue",
     "review_queue_batch",
@@ -119,6 +134,81 @@ def review_queue_batch(team: str, batch_id: str) -> str:
 def review_leases(team: str) -> str:
     """Sorted set of in_review item ids by lease expiry."""
     return f"{team_prefix(team)}rl"
+
+
+def review2_queue(team: str) -> str:
+    """Sorted set of reviewed item ids waiting for a second reviewer, by first-decision time."""
+    return f"{team_prefix(team)}rq2"
+
+
+def review2_queue_task(team: str, task: str) -> str:
+    """The second-review queue restricted to one task."""
+    return f"{team_prefix(team)}rq2:task:{task}"
+
+
+def review2_queue_batch(team: str, batch_id: str) -> str:
+    """The second-review queue restricted to one batch."""
+    return f"{team_prefix(team)}rq2:batch:{batch_id}"
+
+
+def review2_leases(team: str) -> str:
+    """Sorted set of item ids held for a second review, by lease expiry."""
+    return f"{team_prefix(team)}rl2"
+
+
+def gold(team: str, gold_id: str) -> str:
+    """Hash: one gold item's task, input, known label, client id and provenance."""
+    return f"{team_prefix(team)}g:{gold_id}"
+
+
+def gold_records(team: str, gold_id: str) -> str:
+    """Hash: "guideline_version\tprompt_version" -> the LLM's LabelRecord (JSON) for a gold item."""
+    return f"{team_prefix(team)}g:{gold_id}:llm"
+
+
+def gold_task(team: str, task: str) -> str:
+    """Sorted set of the team's gold ids of one task, by upload time."""
+    return f"{team_prefix(team)}gold:task:{task}"
+
+
+def gold_ready(team: str, task: str) -> str:
+    """Set of gold ids of one task the LLM has labeled (only those can stand in a review queue)."""
+    return f"{team_prefix(team)}gold:ready:{task}"
+
+
+def gold_known(team: str) -> str:
+    """Set of every gold id the team ever had (a decision on a deleted one is still recognised)."""
+    return f"{team_prefix(team)}gold:known"
+
+
+def gold_seen(team: str, reviewer: str) -> str:
+    """Set of gold ids a reviewer was shown (each gold item goes to a reviewer once)."""
+    return f"{team_prefix(team)}gold:seen:{reviewer}"
+
+
+def gold_seq(team: str) -> str:
+    """Counter: the order gold items were uploaded in (their sort score)."""
+    return f"{team_prefix(team)}gold:seq"
+
+
+def gold_lease(team: str, token: str) -> str:
+    """String (with TTL): JSON of one claimed gold item's review lease."""
+    return f"{team_prefix(team)}gl:{token}"
+
+
+def gold_scores(team: str) -> str:
+    """Hash: "task\treviewer\tn" and "task\treviewer\tok" gold decision counts."""
+    return f"{team_prefix(team)}gold:scores"
+
+
+def gold_evaluation(team: str, evaluation_id: str) -> str:
+    """String: JSON of one evaluation of a version on the gold set."""
+    return f"{team_prefix(team)}gold:eval:{evaluation_id}"
+
+
+def gold_evaluations(team: str, task: str) -> str:
+    """Sorted set of a task's evaluation ids, by creation time."""
+    return f"{team_prefix(team)}gold:evals:{task}"
 
 
 def team_audit(team: str) -> str:

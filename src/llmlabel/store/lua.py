@@ -6,7 +6,8 @@ counters always equal the item states, and a transition that already happened
 is a no-op (a job that runs twice never counts twice). Key suffixes used here
 mirror `keys.py`: `{prefix}i:{item}`, `{prefix}b:{batch}`, `{prefix}b:{batch}:s:{state}`,
 `{prefix}rq`, `{prefix}rq:task:{task}`, `{prefix}rq:batch:{batch}`, `{prefix}rl`,
-`{prefix}audit`, where `prefix` is `keys.team_prefix(team)`.
+`{prefix}audit`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
+`{prefix}rq2:batch:{batch}`, `{prefix}rl2`, where `prefix` is `keys.team_prefix(team)`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from llmlabel.store import keys
 __all__ = [
     "BEGIN",
     "CLAIM",
+    "CLAIM_SECOND",
     "DECIDE",
+    "DECIDE_SECOND",
     "FAIL",
+    "GOLD_DECIDE",
+    "GOLD_SAVE",
     "PUBLISH",
     "REAP_LABELING",
     "RELEASE_REVIEWS",
     "RENEW_LABELING",
     "RENEW_REVIEW",
+    "RENEW_SECOND",
     "RETRY_FAILED",
     "ROLLBACK",
     "SAVE",
@@ -68,6 +74,34 @@ end
 
 local function dequeue_review(prefix, ikey, id)
   for _, q in ipairs(review_keys(prefix, ikey)) do redis.call('ZREM', q, id) end
+end
+
+-- Second reviews: the same three queues under `rq2`; the item keeps its (final) state.
+local function review2_keys(prefix, ikey)
+  local f = redis.call('HMGET', ikey, 'task', 'batch')
+  return {prefix .. 'rq2', prefix .. 'rq2:task:' .. f[1], prefix .. 'rq2:batch:' .. f[2]}
+end
+
+local function enqueue_review2(prefix, ikey, id, score)
+  redis.call('HSET', ikey, 'r2state', 'queued', 'r2since', score)
+  for _, q in ipairs(review2_keys(prefix, ikey)) do redis.call('ZADD', q, score, id) end
+end
+
+local function dequeue_review2(prefix, ikey, id)
+  for _, q in ipairs(review2_keys(prefix, ikey)) do redis.call('ZREM', q, id) end
+end
+
+local function release_expired2(prefix, now)
+  local ids = redis.call('ZRANGEBYSCORE', prefix .. 'rl2', '-inf', now, 'LIMIT', 0, 200)
+  for _, id in ipairs(ids) do
+    local ikey = prefix .. 'i:' .. id
+    local f = redis.call('HMGET', ikey, 'r2state', 'r2until', 'r2since')
+    if f[1] == 'in_review' and tonumber(f[2]) <= tonumber(now) then
+      redis.call('HDEL', ikey, 'r2token', 'r2until', 'r2claimant')
+      enqueue_review2(prefix, ikey, id, f[3] or now)
+    end
+    redis.call('ZREM', prefix .. 'rl2', id)
+  end
 end
 
 -- Return expired review leases of one team to needs_review, at their old queue place.
@@ -303,7 +337,8 @@ return 1
 """)
 
 DECIDE = _script("""
--- ARGV: prefix, id, token, now, decision, label ('' = keep), comment, actor, audit_max
+-- ARGV: prefix, id, token, now, decision, label ('' = keep), comment, actor, audit_max,
+--   second ('1': queue the item once for a second reviewer after this decision)
 -- Returns 'missing', 'lease' or the new state.
 local prefix, id, token, now, decision = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ikey = prefix .. 'i:' .. id
@@ -325,6 +360,9 @@ if decision == 'skip' then
   enqueue_review(prefix, ikey, id, now)
 else
   redis.call('HSET', ikey, 'reviewer', ARGV[8], 'comment', ARGV[7])
+  if ARGV[10] == '1' and redis.call('HEXISTS', ikey, 'r2state') == 0 then
+    enqueue_review2(prefix, ikey, id, now)
+  end
 end
 -- Labels are embedded as stored JSON text: a cjson round trip would turn [] into {}.
 local comment = 'null'
@@ -336,3 +374,91 @@ redis.call('LPUSH', prefix .. 'audit', event)
 redis.call('LTRIM', prefix .. 'audit', 0, tonumber(ARGV[9]) - 1)
 return to
 """)
+
+CLAIM_SECOND = _script("""
+-- KEYS: the second-review queue to take from. ARGV: prefix, now, lease_until, token, reviewer
+-- The item stays in its final state; only its r2* fields and the rq2/rl2 sets change.
+local prefix, now, lease_until, token, reviewer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+release_expired2(prefix, now)
+local ids = redis.call('ZRANGE', KEYS[1], 0, 499)
+for _, id in ipairs(ids) do
+  local ikey = prefix .. 'i:' .. id
+  local f = redis.call('HMGET', ikey, 'r2state', 'reviewer')
+  if f[1] ~= 'queued' then
+    -- Stale (item gone or already taken): drop it from this queue.
+    redis.call('ZREM', KEYS[1], id)
+  elseif f[2] ~= reviewer then
+    -- Never the reviewer who made the first decision.
+    dequeue_review2(prefix, ikey, id)
+    redis.call('HSET', ikey, 'r2state', 'in_review', 'r2token', token, 'r2until', lease_until,
+      'r2claimant', reviewer)
+    redis.call('ZADD', prefix .. 'rl2', lease_until, id)
+    return id
+  end
+end
+return false
+""")
+
+RENEW_SECOND = _script("""
+-- ARGV: prefix, id, token, now, lease_until
+local prefix, id = ARGV[1], ARGV[2]
+local ikey = prefix .. 'i:' .. id
+local f = redis.call('HMGET', ikey, 'r2state', 'r2token', 'r2until')
+if f[1] ~= 'in_review' or f[2] ~= ARGV[3] or tonumber(f[3]) <= tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', ikey, 'r2until', ARGV[5])
+redis.call('ZADD', prefix .. 'rl2', ARGV[5], id)
+return 1
+""")
+
+DECIDE_SECOND = _script("""
+-- ARGV: prefix, id, token, now, decision, label JSON ('null' for reject), comment, actor, audit_max
+-- Records the second decision next to the first; the item's state and label stay as they are.
+-- Returns 'missing', 'lease', 'queued' (skip) or 'done'.
+local prefix, id, token, now, decision = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local ikey = prefix .. 'i:' .. id
+local f = redis.call('HMGET', ikey, 'r2state', 'r2token', 'r2until', 'label')
+if not f[1] then return 'missing' end
+if f[1] ~= 'in_review' or f[2] ~= token or tonumber(f[3]) <= tonumber(now) then return 'lease' end
+redis.call('HDEL', ikey, 'r2token', 'r2until', 'r2claimant')
+redis.call('ZREM', prefix .. 'rl2', id)
+if decision == 'skip' then
+  enqueue_review2(prefix, ikey, id, now)
+  return 'queued'
+end
+redis.call('HSET', ikey, 'r2state', 'done', 'r2reviewer', ARGV[8], 'r2decision', decision,
+  'r2label', ARGV[6], 'r2comment', ARGV[7], 'r2at', now)
+local comment = 'null'
+if ARGV[7] ~= '' then comment = cjson.encode(ARGV[7]) end
+local event = '{"at":' .. now .. ',"actor":' .. cjson.encode(ARGV[8]) .. ',"action":"review.second.'
+  .. decision .. '","item_id":' .. cjson.encode(id) .. ',"before":{"label":' .. (f[4] or 'null')
+  .. '},"after":{"label":' .. ARGV[6] .. '},"comment":' .. comment .. '}'
+redis.call('LPUSH', prefix .. 'audit', event)
+redis.call('LTRIM', prefix .. 'audit', 0, tonumber(ARGV[9]) - 1)
+return 'done'
+""")
+
+GOLD_SAVE = """
+-- KEYS: gold hash, its records hash, the task's ready set. ARGV: gold_id, versions field, record
+-- A gold item deleted while its labeling job ran stays deleted.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'shown', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+return 1
+"""
+
+GOLD_DECIDE = """
+-- KEYS: the gold lease, the team's gold scores, the team's audit list.
+-- ARGV: n field, correct field, scored ('' no, '0' wrong, '1' right), audit event ('' none), audit_max
+-- Deleting the lease is what makes a decision count once (a second POST finds no lease).
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+if ARGV[3] ~= '' then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
+end
+if ARGV[4] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+end
+return 1
+"""

@@ -20,6 +20,7 @@ __all__ = [
     "ReapReport",
     "ReviewClaim",
     "Role",
+    "SecondReview",
     "WorkItem",
 ]
 
@@ -79,6 +80,18 @@ class BatchInfo(BaseModel):
     labeled: bool
 
 
+class SecondReview(BaseModel):
+    """A second reviewer's verdict on an item already decided; the first decision stays final."""
+
+    state: Literal["queued", "in_review", "done"]
+    reviewer: str | None = None
+    decision: Literal["approve", "fix", "reject"] | None = None
+    # The second reviewer's label: the LLM's label for approve, theirs for fix, None for reject.
+    label: dict[str, Any] | None = None
+    comment: str | None = None
+    at: float | None = None
+
+
 class ItemView(BaseModel):
     """One item as stored: its input, current state and (once labeled) the label record."""
 
@@ -106,6 +119,8 @@ class ItemView(BaseModel):
     label_writes: int = 0
     reviewer: str | None = None
     review_comment: str | None = None
+    # Only for items picked for a second review (settings.double_review_share).
+    second_review: SecondReview | None = None
     updated_at: float
 
 

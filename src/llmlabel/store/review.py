@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
 
 from llmlabel.domain import ItemState
 from llmlabel.errors import LabelValidationError, LeaseError, NotFoundError
 from llmlabel.store import keys
-from llmlabel.store.base import AUDIT_MAX, StoreBase, item_view, split_item_id
+from llmlabel.store.base import AUDIT_MAX, item_view, split_item_id
 from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
+from llmlabel.store.second_review import SecondReviewMixin, iso_time
 
 __all__ = ["ReviewMixin"]
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
-
-
-class ReviewMixin(StoreBase):
-    """Claim, renew and decide review items."""
+class ReviewMixin(SecondReviewMixin):
+    """Claim, renew and decide review items (first and second reviews)."""
 
     def claim_review(
         self, principal: Principal, *, task: str | None = None, batch_id: str | None = None
@@ -29,6 +25,7 @@ class ReviewMixin(StoreBase):
 
         The pop, the state move and the lease are one script, so two reviewers
         never get the same item; expired leases of the team are released first.
+        Items waiting for a second review (see `second_review.py`) come first.
         """
         team = principal.team
         if batch_id is not None and not keys.is_batch_id(batch_id):
@@ -40,6 +37,9 @@ class ReviewMixin(StoreBase):
             and self._text(self.redis.hget(keys.batch(team, batch_id), "task")) != task
         ):
             return None
+        second = self._claim_second(principal, task=task, batch_id=batch_id)
+        if second is not None:
+            return second
         if batch_id is not None:
             queue = keys.review_queue_batch(team, batch_id)
         elif task is not None:
@@ -79,13 +79,15 @@ class ReviewMixin(StoreBase):
             guideline_version=view.guideline_version,
             prompt_version=view.prompt_version,
             lease_token=fields["rtoken"],
-            lease_expires_at=_iso(float(fields["runtil"])),
+            lease_expires_at=iso_time(float(fields["runtil"])),
         )
 
     def renew_lease(self, principal: Principal, item_id: str, lease_token: str) -> ReviewClaim:
         """Extend a held lease by settings.review_lease_s from now; LeaseError if expired or foreign."""
         team = principal.team
         self._require_item(team, item_id)
+        if self._is_second(team, item_id, lease_token):
+            return self._renew_second(principal, item_id, lease_token)
         now = self._now()
         ok = self._run(
             "RENEW_REVIEW",
@@ -111,12 +113,18 @@ class ReviewMixin(StoreBase):
         approve -> approved (LLM label kept), fix -> fixed (label replaced, source
         "human"), reject -> rejected, skip -> needs_review (lease released, back of
         the queue). LeaseError if the token is wrong or expired. The API validates
-        a FIX label with the task first.
+        a FIX label with the task first. A second review's lease records the
+        decision as the item's second review instead (the first decision stays).
         """
         team = principal.team
         self._require_item(team, item_id)
         if decision == Decision.FIX and label is None:
             raise LabelValidationError("a fix needs the corrected label")
+        if self._is_second(team, item_id, lease_token):
+            return self._decide_second(
+                principal, item_id, lease_token=lease_token, decision=decision, label=label,
+                comment=comment,
+            )
         result = self._run(
             "DECIDE",
             [],
@@ -132,6 +140,7 @@ class ReviewMixin(StoreBase):
                 comment or "",
                 principal.name or principal.key_id,
                 AUDIT_MAX,
+                "1" if decision != Decision.SKIP and self._draw_second_review() else "0",
             ],
         )
         if result == "missing":

@@ -1,13 +1,16 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review, versions); all of them share `StoreBase` (client, settings, Lua scripts).
+review and second review, versions, gold items and gold in review); all of them
+share `StoreBase` (client, settings, Lua scripts).
 """
 
 from __future__ import annotations
 
 from llmlabel.store.apikeys import ApiKeysMixin
 from llmlabel.store.batches import BatchesMixin
+from llmlabel.store.gold import GoldMixin
+from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.versions import VersionsMixin
@@ -15,7 +18,15 @@ from llmlabel.store.versions import VersionsMixin
 __all__ = ["Store"]
 
 
-class Store(ApiKeysMixin, BatchesMixin, LabelingMixin, ReviewMixin, VersionsMixin):
+class Store(
+    ApiKeysMixin,
+    BatchesMixin,
+    LabelingMixin,
+    ReviewMixin,
+    VersionsMixin,
+    GoldMixin,
+    GoldReviewMixin,
+):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 
     Build it with `Store.from_settings(settings)` or `Store(redis.Redis(..., decode_responses=True), settings=...)`.

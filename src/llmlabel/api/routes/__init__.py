@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from llmlabel.api.routes import batches, health, review, ui, versions
+from llmlabel.api.routes import batches, exports, gold, health, review, ui, versions
 
 __all__ = ["ROUTERS"]
 
-ROUTERS = (batches.router, review.router, versions.router, health.router, ui.router)
+ROUTERS = (
+    batches.router,
+    exports.router,
+    review.router,
+    versions.router,
+    gold.router,
+    health.router,
+    ui.router,
+)

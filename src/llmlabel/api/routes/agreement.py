@@ -1,4 +1,4 @@
-"""Agreement between reviewers and the LLM, per task and guideline/prompt version.
+"""Agreement between reviewers and the LLM (and between reviewers), per task and version.
 
 Every reviewed item is one (LLM label, reviewer label) pair: an approved item
 pairs its label with itself, a fixed item pairs the LLM's consensus with the
@@ -9,6 +9,11 @@ A fixed item stores only the reviewer's label, so the LLM's consensus is
 recomputed from the samples the item keeps, with the task's own (pure,
 deterministic) `aggregate` under the item's guideline version: the same call
 that produced the label in the worker.
+
+Items a second reviewer also decided (`double_review_share`) add, per group,
+reviewer-vs-reviewer agreement: Krippendorff's alpha and the task's equality of
+the two labels (`llmlabel.reviewer_agreement`). The first decision is the
+item's final label; the second only counts here.
 
 The store has no index of reviewed items yet, so this scans the approved,
 fixed and rejected items of the team's most recent batches (`batches`, at
@@ -29,6 +34,7 @@ from llmlabel.api.deps import CurrentPrincipal, RegistryDep, StoreDep
 from llmlabel.domain import ItemState
 from llmlabel.errors import LlmlabelError
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.reviewer_agreement import ReviewerAgreement, reviewer_agreement
 from llmlabel.store import Store
 from llmlabel.store.models import ItemView
 from llmlabel.tasks import Task, build_task
@@ -41,6 +47,7 @@ REVIEWED_STATES = (ItemState.APPROVED, ItemState.FIXED, ItemState.REJECTED)
 _PAGE = 500
 
 LabelOf = Callable[[ItemView], dict[str, Any] | None]
+TaskOf = Callable[[str, str | None], Task | None]
 
 
 class AgreementGroup(BaseModel):
@@ -55,6 +62,9 @@ class AgreementGroup(BaseModel):
     rejected: int
     approval_rate: float | None = Field(description="approved / reviewed")
     summary: AgreementSummary
+    reviewers: ReviewerAgreement | None = Field(
+        None, description="Reviewer vs reviewer, over the items two reviewers decided"
+    )
 
 
 class AgreementReport(BaseModel):
@@ -76,6 +86,10 @@ class ConsensusRecomputer:
     def __init__(self, registry: VersionRegistry) -> None:
         self.registry = registry
         self._tasks: dict[tuple[str, str | None], Task | None] = {}
+
+    def task_for(self, task: str, version: str | None) -> Task | None:
+        """The task object of a guideline version, or None if it cannot be loaded."""
+        return self._task(task, version)
 
     def _task(self, task: str, version: str | None) -> Task | None:
         key = (task, version)
@@ -103,10 +117,18 @@ class ConsensusRecomputer:
 class _Group:
     pairs: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
     counts: dict[ItemState, int] = field(default_factory=lambda: dict.fromkeys(REVIEWED_STATES, 0))
+    # (first reviewer's label, second reviewer's label) of items reviewed twice.
+    twice: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=list)
 
 
-def group_pairs(items: Iterable[ItemView], llm_label_of: LabelOf) -> list[AgreementGroup]:
-    """Agreement groups of reviewed items, sorted by task and versions; other states are ignored."""
+def group_pairs(
+    items: Iterable[ItemView], llm_label_of: LabelOf, task_of: TaskOf | None = None
+) -> list[AgreementGroup]:
+    """Agreement groups of reviewed items, sorted by task and versions; other states are ignored.
+
+    `task_of` gives the task whose `is_correct` judges two reviewers' labels
+    equal; without it, labels must be identical.
+    """
     groups: dict[tuple[str, str | None, str | None], _Group] = {}
     for item in items:
         if item.state not in REVIEWED_STATES:
@@ -116,6 +138,9 @@ def group_pairs(items: Iterable[ItemView], llm_label_of: LabelOf) -> list[Agreem
         group.counts[item.state] += 1
         reviewer = None if item.state is ItemState.REJECTED else item.label
         group.pairs.append((llm_label_of(item), reviewer))
+        second = item.second_review
+        if second is not None and second.state == "done":
+            group.twice.append((reviewer, second.label))
     report = []
     for (task, guideline_version, prompt_version), group in sorted(
         groups.items(), key=lambda kv: tuple(part or "" for part in kv[0])
@@ -132,6 +157,11 @@ def group_pairs(items: Iterable[ItemView], llm_label_of: LabelOf) -> list[Agreem
                 rejected=group.counts[ItemState.REJECTED],
                 approval_rate=group.counts[ItemState.APPROVED] / reviewed if reviewed else None,
                 summary=agreement_summary(task, group.pairs),
+                reviewers=reviewer_agreement(
+                    task, group.twice, task_of(task, guideline_version) if task_of else None
+                )
+                if group.twice
+                else None,
             )
         )
     return report
@@ -149,7 +179,7 @@ def _reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[I
                 offset += _PAGE
 
 
-@router.get("", response_model=AgreementReport, summary="Reviewer vs LLM agreement")
+@router.get("", response_model=AgreementReport, summary="Reviewer vs LLM and reviewer vs reviewer agreement")
 def agreement_report(
     principal: CurrentPrincipal,
     store: StoreDep,
@@ -165,8 +195,9 @@ def agreement_report(
         and any(info.counts.get(state.value, 0) for state in REVIEWED_STATES)
     ]
     items = _reviewed_items(store, principal.team, [info.id for info in infos])
+    recomputer = ConsensusRecomputer(registry)
     return AgreementReport(
         team=principal.team,
         batches_scanned=len(infos),
-        groups=group_pairs(items, ConsensusRecomputer(registry)),
+        groups=group_pairs(items, recomputer, recomputer.task_for),
     )

@@ -1,4 +1,9 @@
-"""Human review: claim an item under a lease, decide on it, renew the lease, queue depth."""
+"""Human review: claim an item under a lease, decide on it, renew the lease, queue depth.
+
+A claim may hand out a gold item (`gold_share`, see `store/gold_review.py`) or an
+item waiting for its second review (`double_review_share`); both look like any
+other claim, and their decisions go through the same endpoint.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, StoreDep
+from llmlabel.api.gold import decide_gold_item
 from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
-from llmlabel.errors import InputError, LabelValidationError
+from llmlabel.errors import InputError, LabelValidationError, NotFoundError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
 from llmlabel.tasks import build_task
@@ -37,7 +43,10 @@ def claim(
     if batch_id is not None:
         # Another team's batch id answers 404, like every other route, not an empty 204.
         store.get_batch(principal.team, batch_id)
-    claimed = store.claim_review(principal, task=filters.task or task, batch_id=batch_id)
+    task = filters.task or task
+    claimed = store.claim_gold(principal, task=task, batch_id=batch_id) or store.claim_review(
+        principal, task=task, batch_id=batch_id
+    )
     if claimed is None:
         return Response(status_code=204)
     return claimed
@@ -66,17 +75,26 @@ def decide(
     decision: DecisionRequest,
 ) -> ItemView:
     """Apply a decision under the lease; a fix must carry a label that fits the task."""
-    item = store.get_item(principal.team, item_id)
+    if decision.action is not Decision.FIX and decision.label is not None:
+        raise LabelValidationError(
+            f"'label' is only accepted with action 'fix', not {decision.action.value!r}",
+            errors=[{"field": "label", "message": "only allowed with action 'fix'"}],
+        )
+    try:
+        item = store.get_item(principal.team, item_id)
+    except NotFoundError:
+        # Gold items are not stored as items; their ids only look like item ids.
+        if not store.is_gold_id(principal.team, item_id):
+            raise
+        return decide_gold_item(
+            store, registry, principal, item_id, lease_token=decision.lease_token,
+            action=decision.action, label=decision.label, comment=decision.comment,
+        )
     label: dict[str, Any] | None = None
     if decision.action is Decision.FIX:
         if decision.label is None:
             raise InputError("a fix needs the corrected 'label'", field="label")
         label = _checked_label(registry, item, decision.label)
-    elif decision.label is not None:
-        raise LabelValidationError(
-            f"'label' is only accepted with action 'fix', not {decision.action.value!r}",
-            errors=[{"field": "label", "message": "only allowed with action 'fix'"}],
-        )
     return store.decide(
         principal,
         item_id,
@@ -95,7 +113,12 @@ def decide(
 )
 def renew(principal: Reviewer, store: StoreDep, item_id: str, lease: LeaseRequest) -> ReviewClaim:
     """Keep a claimed item for another lease period."""
-    return store.renew_lease(principal, item_id, lease.lease_token)
+    try:
+        return store.renew_lease(principal, item_id, lease.lease_token)
+    except NotFoundError:
+        if not store.is_gold_id(principal.team, item_id):
+            raise
+        return store.renew_gold(principal, item_id, lease.lease_token)
 
 
 @router.get("/queue", response_model=QueueDepth, summary="Review queue depth")

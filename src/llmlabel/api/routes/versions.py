@@ -1,10 +1,16 @@
-"""Tasks and their guideline/prompt versions: list, activate, roll back (audited by the store)."""
+"""Tasks and their guideline/prompt versions: list, activate, roll back (audited by the store).
+
+A version can be evaluated on the team's gold items before it is activated:
+`POST .../versions/{version}/evaluate` queues a worker job that labels every gold
+item of the task with it and stores an EvalReport (`GET /{task}/evaluations`).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel
 
 from llmlabel.api.catalog import known_tasks, require_task
 from llmlabel.api.deps import CurrentPrincipal, Operator, RegistryDep, StoreDep, actor_of
@@ -16,9 +22,10 @@ from llmlabel.api.schemas import (
     TaskVersions,
     VersionFile,
 )
-from llmlabel.errors import NotFoundError, UnknownVersionError
+from llmlabel.errors import ConflictError, NotFoundError, UnknownVersionError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import Store
+from llmlabel.store.gold_models import GoldEvaluation
 
 __all__ = ["router"]
 
@@ -72,6 +79,32 @@ def task_versions(
     )
 
 
+class EvaluationList(BaseModel):
+    """A task's evaluations on gold, newest first."""
+
+    task: str
+    evaluations: list[GoldEvaluation]
+
+
+def _checked_pair(
+    registry: VersionRegistry, store: Store, task: str, version: str, prompt_version: str | None
+) -> str:
+    """The prompt version to use with guideline `version` (404/422 naming what is unknown)."""
+    require_task(registry, task, as_not_found=True)
+    have = registry.guideline_versions(task)
+    if version not in have:
+        raise NotFoundError(
+            f"no guideline version {version!r} for task {task!r} (known: {', '.join(have)})"
+        )
+    prompt_version = prompt_version or _active(registry, store, task).prompt_version
+    prompts = registry.prompt_versions(task)
+    if prompt_version not in prompts:
+        raise UnknownVersionError(
+            f"no prompt version {prompt_version!r} for task {task!r} (known: {', '.join(prompts)})"
+        )
+    return prompt_version
+
+
 @router.post(
     "/{task}/versions/{version}/activate",
     response_model=ActiveVersions,
@@ -86,20 +119,9 @@ def activate(
     body: Annotated[ActivateRequest | None, Body()] = None,
 ) -> ActiveVersions:
     """Point new batches of `task` at guideline `version` (operator or admin)."""
-    require_task(registry, task, as_not_found=True)
-    have = registry.guideline_versions(task)
-    if version not in have:
-        raise NotFoundError(
-            f"no guideline version {version!r} for task {task!r} (known: {', '.join(have)})"
-        )
-    prompt_version = (body.prompt_version if body else None) or _active(
-        registry, store, task
-    ).prompt_version
-    prompts = registry.prompt_versions(task)
-    if prompt_version not in prompts:
-        raise UnknownVersionError(
-            f"no prompt version {prompt_version!r} for task {task!r} (known: {', '.join(prompts)})"
-        )
+    prompt_version = _checked_pair(
+        registry, store, task, version, body.prompt_version if body else None
+    )
     store.activate(
         task, guideline_version=version, prompt_version=prompt_version, actor=actor_of(principal)
     )
@@ -114,3 +136,49 @@ def rollback(
     require_task(registry, task, as_not_found=True)
     store.rollback(task, actor=actor_of(principal))
     return _active(registry, store, task)
+
+
+@router.post(
+    "/{task}/versions/{version}/evaluate",
+    status_code=202,
+    response_model=GoldEvaluation,
+    summary="Evaluate a guideline version (and prompt version) on the team's gold items",
+    responses={409: {"description": "The team has no gold items for this task"}},
+)
+def evaluate(
+    principal: Operator,
+    store: StoreDep,
+    registry: RegistryDep,
+    task: str,
+    version: str,
+    body: Annotated[ActivateRequest | None, Body()] = None,
+) -> GoldEvaluation:
+    """Queue a job labeling every gold item of `task` with this version; poll the evaluations."""
+    prompt_version = _checked_pair(
+        registry, store, task, version, body.prompt_version if body else None
+    )
+    if store.gold_count(principal.team, task) == 0:
+        raise ConflictError(
+            f"your team has no gold items for task {task!r}: upload some with POST /v1/gold"
+        )
+    return store.create_evaluation(
+        principal.team, task, guideline_version=version, prompt_version=prompt_version,
+        actor=actor_of(principal),
+    )
+
+
+@router.get(
+    "/{task}/evaluations", response_model=EvaluationList, summary="Evaluations of versions on gold"
+)
+def evaluations(
+    principal: Operator,
+    store: StoreDep,
+    registry: RegistryDep,
+    task: str,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EvaluationList:
+    """The team's evaluations of `task` versions on gold, newest first, with their reports."""
+    require_task(registry, task, as_not_found=True)
+    return EvaluationList(
+        task=task, evaluations=store.list_evaluations(principal.team, task, limit=limit)
+    )

@@ -1,0 +1,265 @@
+"""Gold items over HTTP: request/response bodies, upload validation, scoring and gold decisions.
+
+The store keeps gold items, the LLM's records of them and reviewer counts; this
+module brings the task semantics: labels are validated with the task's
+`validate_label`, and "right" means `Task.is_correct(label, gold_label)`. For
+an approve, the reviewer's label is the LLM label they were shown; a reject
+has no label, so it counts as wrong (a gold item is labelable by definition).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmlabel.api.problems import Problem
+from llmlabel.errors import InputError, LabelValidationError, LlmlabelError, NotFoundError
+from llmlabel.guidelines import VersionRegistry
+from llmlabel.store import Store
+from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
+from llmlabel.store.models import Decision, ItemView, Principal
+from llmlabel.tasks import Task, build_task
+
+__all__ = [
+    "GoldList",
+    "GoldLlmLabel",
+    "GoldPublic",
+    "GoldScores",
+    "GoldUpload",
+    "GoldUploaded",
+    "LlmGoldAccuracy",
+    "ReviewerGoldScore",
+    "TaskCache",
+    "checked_gold_items",
+    "decide_gold_item",
+    "llm_accuracy",
+    "llm_labels",
+    "reviewer_scores",
+]
+
+_MAX_ERRORS = 50
+
+
+class GoldUpload(BaseModel):
+    """Gold items of one task, labels in the task's label form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    items: list[GoldCreate] = Field(min_length=1, max_length=10_000)
+    guideline_version: str | None = Field(
+        None, description="Validate labels with (and first label with) this version; default: active"
+    )
+    prompt_version: str | None = Field(None, description="Default: the active prompt version")
+
+
+class GoldUploaded(BaseModel):
+    """What an upload stored; the LLM labels the items in the background."""
+
+    task: str
+    guideline_version: str
+    prompt_version: str
+    count: int
+    items: list[GoldItem]
+
+
+class GoldLlmLabel(BaseModel):
+    """The LLM's label of a gold item under one version pair, and whether it is right."""
+
+    guideline_version: str
+    prompt_version: str
+    label: dict[str, Any] | None
+    confidence: float
+    correct: bool | None = Field(description="None when the version can no longer be loaded")
+
+
+class GoldPublic(GoldItem):
+    """A gold item with the LLM's labels of it."""
+
+    llm: list[GoldLlmLabel]
+
+
+class GoldList(BaseModel):
+    """A page of gold items."""
+
+    task: str | None
+    total: int
+    offset: int
+    limit: int
+    items: list[GoldPublic]
+
+
+class TaskScore(BaseModel):
+    """Right decisions out of all, for one task."""
+
+    task: str
+    n: int
+    correct: int
+    accuracy: float | None
+
+
+class ReviewerGoldScore(BaseModel):
+    """A reviewer's accuracy on gold items, overall and per task."""
+
+    reviewer: str
+    n: int
+    correct: int
+    accuracy: float | None
+    by_task: list[TaskScore]
+
+
+class LlmGoldAccuracy(BaseModel):
+    """The LLM's accuracy on the gold items of a task under one version pair."""
+
+    task: str
+    guideline_version: str
+    prompt_version: str
+    n: int
+    correct: int
+    accuracy: float | None
+
+
+class GoldScores(BaseModel):
+    """Reviewer and LLM accuracy on the team's gold items."""
+
+    team: str
+    reviewers: list[ReviewerGoldScore]
+    llm: list[LlmGoldAccuracy]
+
+
+class TaskCache:
+    """Task objects per (task, guideline version); None when the version cannot be loaded."""
+
+    def __init__(self, registry: VersionRegistry) -> None:
+        self.registry = registry
+        self._tasks: dict[tuple[str, str | None], Task | None] = {}
+
+    def get(self, task: str, version: str | None) -> Task | None:
+        key = (task, version)
+        if key not in self._tasks:
+            try:
+                self._tasks[key] = build_task(self.registry.guideline(task, version))
+            except LlmlabelError:
+                self._tasks[key] = None
+        return self._tasks[key]
+
+
+def _ratio(correct: int, n: int) -> float | None:
+    return correct / n if n else None
+
+
+def checked_gold_items(task: Task, items: list[GoldCreate]) -> list[GoldCreate]:
+    """The items with canonical labels; a 422 naming `items.<index>.input|label.<field>` otherwise."""
+    errors: list[dict[str, Any]] = []
+    checked: list[GoldCreate] = []
+    for index, item in enumerate(items):
+        try:
+            view = task.validate_input(item.input)
+        except InputError as exc:
+            errors.append({"in": "body", "field": f"items.{index}.input.{exc.field or ''}".rstrip("."),
+                           "message": str(exc)})
+            continue
+        try:
+            label = task.validate_label(view, item.label)
+        except LabelValidationError as exc:
+            for entry in exc.errors or [{"field": "", "message": str(exc)}]:
+                field = f"items.{index}.label.{entry.get('field', '')}".rstrip(".")
+                errors.append({"in": "body", "field": field, "message": entry.get("message", "")})
+            continue
+        checked.append(item.model_copy(update={"label": label}))
+    if errors:
+        shown = errors[:_MAX_ERRORS]
+        raise Problem(
+            422,
+            f"{len(errors)} problem(s) in the gold items; first: {shown[0]['field']}: "
+            f"{shown[0]['message']}",
+            title="Invalid gold items",
+            slug="invalid-gold",
+            errors=shown,
+        )
+    return checked
+
+
+def llm_labels(tasks: TaskCache, gold: GoldItem, records: dict[tuple[str, str], Any]) -> list[GoldLlmLabel]:
+    """The LLM's labels of one gold item, each judged against the known label."""
+    out = []
+    for (gv, pv), record in sorted(records.items()):
+        task = tasks.get(gold.task, gv)
+        out.append(GoldLlmLabel(
+            guideline_version=gv, prompt_version=pv, label=record.label,
+            confidence=record.confidence,
+            correct=task.is_correct(record.label, gold.label) if task is not None else None,
+        ))
+    return out
+
+
+def llm_accuracy(store: Store, tasks: TaskCache, team: str, task_names: list[str]) -> list[LlmGoldAccuracy]:
+    """Per task and version pair: how many gold items the LLM labeled right."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for task_name in task_names:
+        golds = store.get_golds(team, store.gold_ids(team, task_name))
+        records = store.gold_records(team, [g.gold_id for g in golds])
+        for gold in golds:
+            for label in llm_labels(tasks, gold, records.get(gold.gold_id, {})):
+                if label.correct is None:
+                    continue
+                entry = counts.setdefault((task_name, label.guideline_version, label.prompt_version), [0, 0])
+                entry[0] += 1
+                entry[1] += int(label.correct)
+    return [
+        LlmGoldAccuracy(task=t, guideline_version=gv, prompt_version=pv, n=n, correct=ok,
+                        accuracy=_ratio(ok, n))
+        for (t, gv, pv), (n, ok) in sorted(counts.items())
+    ]
+
+
+def reviewer_scores(scores: list[GoldScore]) -> list[ReviewerGoldScore]:
+    """Store counts per (reviewer, task) rolled up per reviewer."""
+    by_reviewer: dict[str, list[GoldScore]] = {}
+    for score in scores:
+        by_reviewer.setdefault(score.reviewer, []).append(score)
+    out = []
+    for reviewer, rows in sorted(by_reviewer.items()):
+        n, correct = sum(r.n for r in rows), sum(r.correct for r in rows)
+        out.append(ReviewerGoldScore(
+            reviewer=reviewer, n=n, correct=correct, accuracy=_ratio(correct, n),
+            by_task=[TaskScore(task=r.task, n=r.n, correct=r.correct, accuracy=_ratio(r.correct, r.n))
+                     for r in rows],
+        ))
+    return out
+
+
+def decide_gold_item(
+    store: Store,
+    registry: VersionRegistry,
+    principal: Principal,
+    item_id: str,
+    *,
+    lease_token: str,
+    action: Decision,
+    label: dict[str, Any] | None,
+    comment: str | None,
+) -> ItemView:
+    """A decision on a gold item in the review queue: scores the reviewer, changes no batch."""
+    lease = store.gold_lease(principal, item_id, lease_token)
+    try:
+        gold: GoldItem | None = store.get_gold(principal.team, item_id)
+    except NotFoundError:
+        gold = None  # deleted while leased: the decision is taken but not scored
+    task = build_task(registry.guideline(lease.task, lease.guideline_version))
+    reviewer_label: dict[str, Any] | None = None
+    if action is Decision.FIX:
+        if label is None:
+            raise InputError("a fix needs the corrected 'label'", field="label")
+        view = task.validate_input(gold.input) if gold is not None else None
+        reviewer_label = task.validate_label(view, label) if view is not None else label
+    elif action is Decision.APPROVE:
+        reviewer_label = lease.label
+    correct = None
+    if gold is not None and action is not Decision.SKIP:
+        correct = task.is_correct(reviewer_label, gold.label)
+    return store.decide_gold(
+        principal, lease, decision=action, reviewer_label=reviewer_label, correct=correct,
+        comment=comment,
+    )

@@ -1,0 +1,110 @@
+"""Gold items (operator): upload with known labels, list, delete; reviewer and LLM scores on gold.
+
+Gold items are the team's, per task. Uploading validates each input and label
+with the task (under the active guideline version, or the one given) and
+queues them for the LLM to label; once labeled, a share of review claims
+(`gold_share`) hands them to reviewers, whose decisions are scored here.
+Only operators see gold labels: reviewers must not learn which items are gold.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from llmlabel.api.catalog import known_tasks, require_task, resolve_versions
+from llmlabel.api.deps import Operator, RegistryDep, StoreDep, actor_of
+from llmlabel.api.gold import (
+    GoldList,
+    GoldPublic,
+    GoldScores,
+    GoldUpload,
+    GoldUploaded,
+    TaskCache,
+    checked_gold_items,
+    llm_accuracy,
+    llm_labels,
+    reviewer_scores,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/gold", tags=["gold"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=GoldUploaded,
+    summary="Upload gold items with known labels",
+    responses={422: {"description": "An input or label does not fit the task; names items.<i>.<field>"}},
+)
+def upload_gold(
+    principal: Operator, store: StoreDep, registry: RegistryDep, body: GoldUpload
+) -> GoldUploaded:
+    """Store gold items of one task and queue them for the LLM to label (operator)."""
+    resolved = resolve_versions(
+        registry, store, body.task,
+        guideline_version=body.guideline_version, prompt_version=body.prompt_version,
+    )
+    items = checked_gold_items(resolved.task, body.items)
+    stored = store.add_gold(
+        principal, body.task, items,
+        guideline_version=resolved.guideline.version,
+        prompt_version=resolved.prompt.version,
+        actor=actor_of(principal),
+    )
+    return GoldUploaded(
+        task=body.task,
+        guideline_version=resolved.guideline.version,
+        prompt_version=resolved.prompt.version,
+        count=len(stored),
+        items=stored,
+    )
+
+
+@router.get("", response_model=GoldList, summary="List gold items")
+def list_gold(
+    principal: Operator,
+    store: StoreDep,
+    registry: RegistryDep,
+    task: Annotated[str | None, Query(description="Only this task")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> GoldList:
+    """Gold items in upload order, with the LLM's labels of them per version (operator)."""
+    if task is not None:
+        require_task(registry, task)
+    tasks = [task] if task is not None else known_tasks(registry)
+    ids = [gold_id for name in tasks for gold_id in store.gold_ids(principal.team, name)]
+    page = store.get_golds(principal.team, ids[offset : offset + limit])
+    records = store.gold_records(principal.team, [g.gold_id for g in page])
+    cache = TaskCache(registry)
+    return GoldList(
+        task=task,
+        total=len(ids),
+        offset=offset,
+        limit=limit,
+        items=[
+            GoldPublic(**g.model_dump(), llm=llm_labels(cache, g, records.get(g.gold_id, {})))
+            for g in page
+        ],
+    )
+
+
+@router.get("/scores", response_model=GoldScores, summary="Reviewer and LLM accuracy on gold")
+def gold_scores(principal: Operator, store: StoreDep, registry: RegistryDep) -> GoldScores:
+    """Per reviewer: gold decisions and share right; per task and version: the LLM's accuracy."""
+    return GoldScores(
+        team=principal.team,
+        reviewers=reviewer_scores(store.gold_scores(principal.team)),
+        llm=llm_accuracy(store, TaskCache(registry), principal.team, known_tasks(registry)),
+    )
+
+
+@router.delete("/{gold_id}", status_code=204, summary="Delete a gold item")
+def delete_gold(principal: Operator, store: StoreDep, gold_id: str) -> Response:
+    """Remove a gold item and the LLM's labels of it; reviewer scores counted so far stay."""
+    store.delete_gold(principal.team, gold_id, actor=actor_of(principal))
+    return Response(status_code=204)
