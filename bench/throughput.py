@@ -1,8 +1,8 @@
 """Throughput of N llmlabel workers x C items in flight against a 200 ms provider.
 
-    python bench/throughput.py [--quick] [--configs 1x16,2x16,4x8] [--latency-ms 200]
+    python bench/throughput.py [--quick] [--configs 1x16,1x16c256,2x16] [--latency-ms 200]
 
-For each N x C: start N `llmlabel worker` processes (LLMLABEL_WORKER_CONCURRENCY=C),
+For each N x C (optionally cK: K items per RQ job instead of --chunk-size): start N `llmlabel worker` processes (LLMLABEL_WORKER_CONCURRENCY=C),
 submit enough classification items for ~15 s of work (one provider call per
 item: the fake provider agrees with itself, so adaptive sampling stops after
 the first n=3 call), and measure provider calls/s, end to end and in the steady
@@ -118,13 +118,13 @@ def run_rq_baseline(c: Cluster, workers: int, n_items: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer configs")
-    parser.add_argument("--configs", default=None, help="NxC list, e.g. 1x16,2x16")
+    parser.add_argument("--configs", default=None, help="NxC[cK] list, e.g. 1x16,1x16c256,2x16")
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--baseline-items", type=int, default=None)
     parser.add_argument("--chunk-size", type=int, default=32, help="items per RQ job (default 32)")
     args = parser.parse_args()
-    configs = args.configs or ("2x16" if args.quick else "1x16,2x16,4x16,2x32")
-    seconds = 6.0 if args.quick else 12.0
+    configs = args.configs or ("2x16" if args.quick else "1x16,1x16c256,2x16,4x16,2x32")
+    seconds = 6.0 if args.quick else 10.0
     baseline_items = args.baseline_items or (60 if args.quick else 200)
     latency_s = args.latency_ms / 1000
     print(machine_info())
@@ -134,10 +134,12 @@ def main() -> None:
         c.start_provider(latency_ms=args.latency_ms, latency_jitter_ms=20, disagree_rate=0.0)
         results = []
         for spec in configs.split(","):
-            n, k = (int(x) for x in spec.lower().split("x"))
-            r = run_llmlabel(c, n, k, latency_s, seconds, args.chunk_size)
+            shape, _, chunk = spec.lower().partition("c")
+            n, k = (int(x) for x in shape.split("x"))
+            chunk_size = int(chunk) if chunk else args.chunk_size
+            r = run_llmlabel(c, n, k, latency_s, seconds, chunk_size)
             results.append((n, k, r))
-            print(f"llmlabel {n} workers x {k} in flight: {r['items']} items, {r['calls']} calls in "
+            print(f"llmlabel {n} workers x {k} in flight, {chunk_size} items per job: {r['items']} items, {r['calls']} calls in "
                   f"{r['wall_s']:.1f}s = {r['calls_per_s']:.1f} calls/s (steady {r['steady_calls_per_s']:.1f}); "
                   f"ideal {r['ideal']:.0f}/s -> {r['ratio_e2e']:.2f} end to end, {r['ratio_steady']:.2f} steady; "
                   f"max in flight at provider {r['max_in_flight']}; CPU ms/call: workers "

@@ -54,9 +54,11 @@ def test_provider_storm_settles_every_item_exactly_once(
                           reap_interval_s=1)
         for i in range(2):
             processes.worker(env, name=f"w{i}")
+        wait_until(lambda: store.get_batch("acme", info.id).counts["labeling"] > 0, timeout_s=60,
+                   what="the workers to start labeling", every_s=0.05)
         # Bursts of 429s (with a short Retry-After) on top of the storm.
         for _ in range(BURSTS):
-            time.sleep(1.5)
+            time.sleep(1.0)
             configure(throttle_rate=1.0, throttle_retry_after_s=0.3)
             time.sleep(BURST_S)
             configure(throttle_rate=0.0)

@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from llmlabel.settings import Settings
-from llmlabel.store import Role, Store
+from llmlabel.store import BatchInfo, Role, Store
 from tests.integration.conftest import Processes, free_port, provider, service_env, wait_until
 from tests.support.fault_checks import check_settled, is_settled
 
@@ -100,11 +100,14 @@ def test_redis_and_api_restart_mid_batch(
         workers: list[subprocess.Popen[bytes]] = [
             processes.worker(env, name=f"w{i}") for i in range(WORKERS)
         ]
-        wait_until(lambda: store.get_batch("acme", batch_id).done + store.get_batch(
-            "acme", batch_id).counts["needs_review"] >= N_ITEMS // 4,
-            timeout_s=90, what="a quarter of the batch to be labeled", every_s=0.1)
-        before = store.get_batch("acme", batch_id)
-        assert before.counts["labeling"] > 0, "the outage must hit work in progress"
+        def mid_batch() -> BatchInfo | None:
+            info = store.get_batch("acme", batch_id)
+            labeled = info.done + info.counts["needs_review"]
+            # The outage must hit work in progress.
+            return info if labeled >= N_ITEMS // 4 and info.counts["labeling"] > 0 else None
+
+        before: BatchInfo = wait_until(mid_batch, timeout_s=90, every_s=0.05,
+                                       what="a quarter of the batch labeled, more in progress")
 
         own_redis.kill()
         # While Redis is down: the API says so (503 on /readyz, a problem on data routes).
