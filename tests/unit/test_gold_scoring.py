@@ -41,6 +41,7 @@ def test_every_bad_item_is_named_by_index_and_field(registry: VersionRegistry) -
         GoldCreate(input={"text": "fine"}, label=flags()),
         GoldCreate(input={"nope": 1}, label=flags()),
         GoldCreate(input={"text": "x"}, label={"flags": {"hate": True}}),
+        GoldCreate(input={"text": "lone \ud800 surrogate"}, label=flags()),
     ]
     with pytest.raises(Problem) as caught:
         checked_gold_items(task, items)
@@ -48,7 +49,8 @@ def test_every_bad_item_is_named_by_index_and_field(registry: VersionRegistry) -
     assert problem.status == 422
     fields = [e["field"] for e in problem.errors or []]
     assert fields[0] == "items.1.input.text"
-    assert fields[1:] and all(f.startswith("items.2.label") for f in fields[1:])
+    assert fields[1:-1] and all(f.startswith("items.2.label") for f in fields[1:-1])
+    assert fields[-1] == "items.3"
     assert "items.1.input.text" in problem.detail
 
 

@@ -9,6 +9,7 @@ has no label, so it counts as wrong (a gold item is labelable by definition).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -149,11 +150,24 @@ def _ratio(correct: int, n: int) -> float | None:
     return correct / n if n else None
 
 
+def _encodable(*values: Any) -> bool:
+    """False when a value holds text that cannot be sent back as UTF-8 (a lone surrogate)."""
+    try:
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def checked_gold_items(task: Task, items: list[GoldCreate]) -> list[GoldCreate]:
     """The items with canonical labels; a 422 naming `items.<index>.input|label.<field>` otherwise."""
     errors: list[dict[str, Any]] = []
     checked: list[GoldCreate] = []
     for index, item in enumerate(items):
+        if not _encodable(item.input, item.label):
+            errors.append({"in": "body", "field": f"items.{index}",
+                           "message": "text must be valid Unicode (no lone surrogates)"})
+            continue
         try:
             view = task.validate_input(item.input)
         except InputError as exc:

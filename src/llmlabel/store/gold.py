@@ -32,7 +32,9 @@ def versions_field(guideline_version: str, prompt_version: str) -> str:
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    # ASCII escapes: a lone surrogate in uploaded JSON stays storable (\ud800) instead of
+    # failing the UTF-8 encoding on its way to Redis.
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _gold_item(gold_id: str, fields: dict[str, str]) -> GoldItem:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmlabel.evaluate import EvalReport
 
@@ -19,6 +19,17 @@ class GoldCreate(BaseModel):
     id: str | None = Field(None, max_length=256, description="Your id for the item (shown to reviewers)")
     input: dict[str, Any] = Field(description="The item, as in a batch")
     label: dict[str, Any] = Field(description="The known label, in the task's label form")
+
+    @field_validator("id")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        # Stored as a plain Redis field: it must be valid UTF-8 (no lone surrogates).
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
+        return value
 
 
 class GoldItem(BaseModel):

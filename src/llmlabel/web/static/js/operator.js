@@ -1,5 +1,6 @@
 // The operator page: batches with progress, cost and review rate; guideline/prompt
-// versions per task with activate and roll back; reviewer-vs-LLM agreement.
+// versions per task with activate and roll back; reviewer-vs-LLM and
+// reviewer-vs-reviewer agreement; reviewer and LLM accuracy on gold items.
 
 import { api, initSession, session } from "./api.js";
 import { $, ago, compact, h, money, num, pct, replace, toast } from "./dom.js";
@@ -21,6 +22,7 @@ function refreshAll() {
   loadBatches();
   loadVersions();
   loadAgreement();
+  loadGold();
 }
 
 // -- batches -----------------------------------------------------------------------
@@ -256,10 +258,58 @@ async function loadAgreement() {
       h("td", { class: "num" }, `${g.approved} `, h("span", { class: "muted small" }, `(${pct(g.approval_rate)})`)),
       h("td", { class: "num" }, String(g.fixed)),
       h("td", { class: "num" }, String(g.rejected)),
-      h("td", { class: "measures" }, measures(g.summary))));
+      h("td", { class: "measures" }, measures(g.summary),
+        h("div", { class: "reviewers" }, h("span", { class: "muted small" }, "reviewer vs reviewer"),
+          reviewerMeasures(g.reviewers)))));
     replace($("#agreement"), h("table", { class: "table", id: "agreement-table" },
       h("thead", {}, head), h("tbody", {}, rows)));
   } catch (err) {
     replace($("#agreement"), h("p", { class: "error" }, err.message));
+  }
+}
+
+/** Reviewer-vs-reviewer agreement of a group: Krippendorff's alpha per measure, task equality. */
+export function reviewerMeasures(reviewers) {
+  if (!reviewers) return h("span", { class: "muted small", title: "Set LLMLABEL_DOUBLE_REVIEW_SHARE to send a share of items to a second reviewer" }, "no item reviewed twice");
+  return [
+    h("ul", { class: "kv-inline" },
+      h("li", {}, h("span", { class: "muted" }, "same label "), pct(reviewers.agreement))),
+    measures({ metrics: reviewers.alpha, n_pairs: reviewers.n_pairs }),
+  ];
+}
+
+// -- gold ----------------------------------------------------------------------------
+
+async function loadGold() {
+  const el = $("#gold");
+  if (!state.me.can_operate) {
+    replace(el, h("p", { class: "muted" }, "Gold scores need an operator key."));
+    return;
+  }
+  try {
+    const scores = await api("GET", "/v1/gold/scores");
+    if (!scores.reviewers.length && !scores.llm.length) {
+      replace(el, h("p", { class: "muted" }, "No gold items scored yet. Upload some with POST /v1/gold."));
+      return;
+    }
+    const reviewers = h("table", { class: "table", id: "gold-reviewers" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Reviewer"), h("th", { scope: "col", class: "num" }, "Gold decisions"),
+        h("th", { scope: "col", class: "num" }, "Accuracy"), h("th", { scope: "col" }, "Per task"))),
+      h("tbody", {}, scores.reviewers.map((r) => h("tr", { dataset: { reviewer: r.reviewer } },
+        h("td", {}, r.reviewer),
+        h("td", { class: "num" }, String(r.n)),
+        h("td", { class: "num" }, pct(r.accuracy)),
+        h("td", { class: "muted small" }, r.by_task.map((t) => `${t.task} ${t.correct}/${t.n}`).join(" · "))))));
+    const llm = h("table", { class: "table", id: "gold-llm" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "LLM on gold"), h("th", { scope: "col" }, "Versions"),
+        h("th", { scope: "col", class: "num" }, "Items"), h("th", { scope: "col", class: "num" }, "Accuracy"))),
+      h("tbody", {}, scores.llm.map((l) => h("tr", { dataset: { task: l.task, version: l.guideline_version } },
+        h("td", {}, l.task),
+        h("td", { class: "muted small" }, `g ${l.guideline_version} · p ${l.prompt_version}`),
+        h("td", { class: "num" }, String(l.n)),
+        h("td", { class: "num" }, pct(l.accuracy))))));
+    replace(el, reviewers, llm);
+  } catch (err) {
+    replace(el, h("p", { class: "error" }, err.message));
   }
 }
