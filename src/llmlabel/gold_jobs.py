@@ -52,8 +52,9 @@ async def label_gold(
         evaluation.state, evaluation.started_at = "running", time.time()
         store.save_evaluation(team, evaluation)
     try:
-        return await _run(store, team, task, gold_ids, guideline_version, prompt_version,
-                          evaluation, settings)
+        return await _run(
+            store, team, task, gold_ids, guideline_version, prompt_version, evaluation, settings
+        )
     except Exception as exc:  # job edge: a queued evaluation must not stay "running" forever
         if evaluation is not None:
             _finish(store, team, evaluation, error=f"{type(exc).__name__}: {exc}")
@@ -93,8 +94,9 @@ async def _run(
             pairs.append((outcome, gold.label))
         else:
             errors.append(outcome)
-    logger.info("gold.labeled team=%s task=%s labeled=%d failed=%d", team, task, len(pairs),
-                len(errors))
+    logger.info(
+        "gold.labeled team=%s task=%s labeled=%d failed=%d", team, task, len(pairs), len(errors)
+    )
     if evaluation is not None:
         if pairs:
             evaluation.report = evaluate_records(labeler.task, pairs, failed=len(errors))
@@ -121,7 +123,9 @@ async def _label_all(
     return list(await asyncio.gather(*(one(g) for g in golds)))
 
 
-def _finish(store: Store, team: str, evaluation: GoldEvaluation, *, error: str | None = None) -> None:
+def _finish(
+    store: Store, team: str, evaluation: GoldEvaluation, *, error: str | None = None
+) -> None:
     evaluation.state = "failed" if error else "done"
     evaluation.error = error
     evaluation.finished_at = time.time()

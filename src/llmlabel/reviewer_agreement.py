@@ -54,7 +54,9 @@ def _alpha(units: list[Unit]) -> float | None:
 
 
 def _safety(pairs: list[tuple[Label, Label]]) -> dict[str, float | None]:
-    names = list(dict.fromkeys(c for pair in pairs for label in pair for c in label.get("flags", {})))
+    names = list(
+        dict.fromkeys(c for pair in pairs for label in pair for c in label.get("flags", {}))
+    )
     out: dict[str, float | None] = {}
     for name in names:
         units: list[Unit] = []
@@ -80,8 +82,9 @@ def _classification(pairs: list[tuple[Label, Label]]) -> dict[str, float | None]
 
 
 def _spans(label: Label) -> tuple[tuple[int, int, str], ...]:
-    return tuple(sorted((int(e["start"]), int(e["end"]), str(e["label"]))
-                        for e in label.get("entities", [])))
+    return tuple(
+        sorted((int(e["start"]), int(e["end"]), str(e["label"])) for e in label.get("entities", []))
+    )
 
 
 def _ner(pairs: list[tuple[Label, Label]]) -> dict[str, float | None]:

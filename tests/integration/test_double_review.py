@@ -14,9 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from llmlabel.store import Role, Store
-from tests.integration.conftest import Processes, service_env
+from llmlabel.domain import ItemState
+from llmlabel.errors import LeaseError
+from llmlabel.settings import Settings
+from llmlabel.store import Decision, Role, Store
+from tests.integration.conftest import Processes, principal, service_env
+from tests.integration.test_store_labeling import FakeClock
+from tests.integration.test_store_review import labeled_batch
 
 pytestmark = pytest.mark.integration
 
@@ -143,3 +149,49 @@ def test_second_reviews_keep_the_first_decision_and_give_reviewer_alpha(
     assert alpha["alpha/hate"] == pytest.approx(8 / 15)
     assert alpha["alpha/violence"] == pytest.approx(1.0)
     assert alpha["alpha/sexual"] is None
+
+
+# -- store level, with an injected clock (lease expiry without sleeping) -------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def dstore(make_settings: Callable[..., Settings], clock: FakeClock) -> Store:
+    settings = make_settings(review_lease_s=60, double_review_share=1.0, gold_share=0.0)
+    return Store(redis.Redis.from_url(settings.redis_url or "", decode_responses=True),
+                 settings=settings, clock=clock)
+
+
+def test_an_expired_second_review_lease_returns_the_item_to_the_second_queue(
+    dstore: Store, clock: FakeClock
+) -> None:
+    alice, bob, carol = (principal(role=Role.REVIEWER, name=n) for n in ("alice", "bob", "carol"))
+    [item_id] = labeled_batch(dstore, clock, 1)
+    first = dstore.claim_review(alice)
+    assert first is not None
+    dstore.decide(alice, item_id, lease_token=first.lease_token, decision=Decision.FIX,
+                  label={"label": "negative"})
+    assert dstore.claim_review(alice) is None, "never the first reviewer's own item"
+    held = dstore.claim_review(bob)
+    assert held is not None and held.item_id == item_id
+    assert held.label == {"label": "positive"}, "the LLM's label, not alice's fix"
+    renewed = dstore.renew_lease(bob, item_id, held.lease_token)
+    assert renewed.lease_token == held.lease_token
+    clock.advance(61)
+    with pytest.raises(LeaseError):
+        dstore.decide(bob, item_id, lease_token=held.lease_token, decision=Decision.APPROVE)
+    again = dstore.claim_review(carol)
+    assert again is not None and again.item_id == item_id and again.lease_token != held.lease_token
+    view = dstore.decide(carol, item_id, lease_token=again.lease_token, decision=Decision.APPROVE)
+    assert (view.state, view.label, view.reviewer) == (ItemState.FIXED, {"label": "negative"}, "alice")
+    assert view.second_review is not None
+    assert (view.second_review.reviewer, view.second_review.label) == ("carol", {"label": "positive"})
+    with pytest.raises(LeaseError):
+        dstore.decide(carol, item_id, lease_token=again.lease_token, decision=Decision.REJECT)
+    assert dstore.claim_review(bob) is None, "reviewed twice: it does not come back"
+    actions = [e.action for e in dstore.audit_events("acme")]
+    assert actions[0] == "review.second.approve" and "review.fix" in actions

@@ -50,7 +50,8 @@ class GoldUpload(BaseModel):
     task: str
     items: list[GoldCreate] = Field(min_length=1, max_length=10_000)
     guideline_version: str | None = Field(
-        None, description="Validate labels with (and first label with) this version; default: active"
+        None,
+        description="Validate labels with (and first label with) this version; default: active",
     )
     prompt_version: str | None = Field(None, description="Default: the active prompt version")
 
@@ -165,14 +166,24 @@ def checked_gold_items(task: Task, items: list[GoldCreate]) -> list[GoldCreate]:
     checked: list[GoldCreate] = []
     for index, item in enumerate(items):
         if not _encodable(item.input, item.label):
-            errors.append({"in": "body", "field": f"items.{index}",
-                           "message": "text must be valid Unicode (no lone surrogates)"})
+            errors.append(
+                {
+                    "in": "body",
+                    "field": f"items.{index}",
+                    "message": "text must be valid Unicode (no lone surrogates)",
+                }
+            )
             continue
         try:
             view = task.validate_input(item.input)
         except InputError as exc:
-            errors.append({"in": "body", "field": f"items.{index}.input.{exc.field or ''}".rstrip("."),
-                           "message": str(exc)})
+            errors.append(
+                {
+                    "in": "body",
+                    "field": f"items.{index}.input.{exc.field or ''}".rstrip("."),
+                    "message": str(exc),
+                }
+            )
             continue
         try:
             label = task.validate_label(view, item.label)
@@ -195,20 +206,28 @@ def checked_gold_items(task: Task, items: list[GoldCreate]) -> list[GoldCreate]:
     return checked
 
 
-def llm_labels(tasks: TaskCache, gold: GoldItem, records: dict[tuple[str, str], Any]) -> list[GoldLlmLabel]:
+def llm_labels(
+    tasks: TaskCache, gold: GoldItem, records: dict[tuple[str, str], Any]
+) -> list[GoldLlmLabel]:
     """The LLM's labels of one gold item, each judged against the known label."""
     out = []
     for (gv, pv), record in sorted(records.items()):
         task = tasks.get(gold.task, gv)
-        out.append(GoldLlmLabel(
-            guideline_version=gv, prompt_version=pv, label=record.label,
-            confidence=record.confidence,
-            correct=task.is_correct(record.label, gold.label) if task is not None else None,
-        ))
+        out.append(
+            GoldLlmLabel(
+                guideline_version=gv,
+                prompt_version=pv,
+                label=record.label,
+                confidence=record.confidence,
+                correct=task.is_correct(record.label, gold.label) if task is not None else None,
+            )
+        )
     return out
 
 
-def llm_accuracy(store: Store, tasks: TaskCache, team: str, task_names: list[str]) -> list[LlmGoldAccuracy]:
+def llm_accuracy(
+    store: Store, tasks: TaskCache, team: str, task_names: list[str]
+) -> list[LlmGoldAccuracy]:
     """Per task and version pair: how many gold items the LLM labeled right."""
     counts: dict[tuple[str, str, str], list[int]] = {}
     for task_name in task_names:
@@ -218,12 +237,15 @@ def llm_accuracy(store: Store, tasks: TaskCache, team: str, task_names: list[str
             for label in llm_labels(tasks, gold, records.get(gold.gold_id, {})):
                 if label.correct is None:
                     continue
-                entry = counts.setdefault((task_name, label.guideline_version, label.prompt_version), [0, 0])
+                entry = counts.setdefault(
+                    (task_name, label.guideline_version, label.prompt_version), [0, 0]
+                )
                 entry[0] += 1
                 entry[1] += int(label.correct)
     return [
-        LlmGoldAccuracy(task=t, guideline_version=gv, prompt_version=pv, n=n, correct=ok,
-                        accuracy=_ratio(ok, n))
+        LlmGoldAccuracy(
+            task=t, guideline_version=gv, prompt_version=pv, n=n, correct=ok, accuracy=_ratio(ok, n)
+        )
         for (t, gv, pv), (n, ok) in sorted(counts.items())
     ]
 
@@ -236,11 +258,20 @@ def reviewer_scores(scores: list[GoldScore]) -> list[ReviewerGoldScore]:
     out = []
     for reviewer, rows in sorted(by_reviewer.items()):
         n, correct = sum(r.n for r in rows), sum(r.correct for r in rows)
-        out.append(ReviewerGoldScore(
-            reviewer=reviewer, n=n, correct=correct, accuracy=_ratio(correct, n),
-            by_task=[TaskScore(task=r.task, n=r.n, correct=r.correct, accuracy=_ratio(r.correct, r.n))
-                     for r in rows],
-        ))
+        out.append(
+            ReviewerGoldScore(
+                reviewer=reviewer,
+                n=n,
+                correct=correct,
+                accuracy=_ratio(correct, n),
+                by_task=[
+                    TaskScore(
+                        task=r.task, n=r.n, correct=r.correct, accuracy=_ratio(r.correct, r.n)
+                    )
+                    for r in rows
+                ],
+            )
+        )
     return out
 
 
@@ -274,6 +305,10 @@ def decide_gold_item(
     if gold is not None and action is not Decision.SKIP:
         correct = task.is_correct(reviewer_label, gold.label)
     return store.decide_gold(
-        principal, lease, decision=action, reviewer_label=reviewer_label, correct=correct,
+        principal,
+        lease,
+        decision=action,
+        reviewer_label=reviewer_label,
+        correct=correct,
         comment=comment,
     )

@@ -97,7 +97,9 @@ class GoldMixin(StoreBase):
                 pipe.sadd(keys.gold_known(team), gold.gold_id)
                 stored.append(gold)
             event = AuditEvent(
-                at=now, actor=actor, action="gold.add",
+                at=now,
+                actor=actor,
+                action="gold.add",
                 after={"task": task, "count": len(stored), "ids": [g.gold_id for g in stored]},
             )
             pipe.lpush(keys.team_audit(team), event.model_dump_json())
@@ -105,8 +107,11 @@ class GoldMixin(StoreBase):
             pipe.execute()
         if stored:
             self.enqueue_gold_labeling(
-                team, task, [g.gold_id for g in stored],
-                guideline_version=guideline_version, prompt_version=prompt_version,
+                team,
+                task,
+                [g.gold_id for g in stored],
+                guideline_version=guideline_version,
+                prompt_version=prompt_version,
             )
         return stored
 
@@ -122,9 +127,14 @@ class GoldMixin(StoreBase):
     ) -> None:
         """Enqueue the worker job that labels these gold items with a version pair."""
         jobs.enqueue_gold(
-            self.rq_redis, team=team, task=task, gold_ids=gold_ids,
-            guideline_version=guideline_version, prompt_version=prompt_version,
-            evaluation_id=evaluation_id, job_timeout_s=self.settings.job_timeout_s,
+            self.rq_redis,
+            team=team,
+            task=task,
+            gold_ids=gold_ids,
+            guideline_version=guideline_version,
+            prompt_version=prompt_version,
+            evaluation_id=evaluation_id,
+            job_timeout_s=self.settings.job_timeout_s,
         )
 
     def gold_ids(self, team: str, task: str) -> list[str]:
@@ -135,7 +145,9 @@ class GoldMixin(StoreBase):
         """How many gold items a task has."""
         return int(self.redis.zcard(keys.gold_task(team, task)))
 
-    def list_gold(self, team: str, task: str, *, offset: int = 0, limit: int = 100) -> list[GoldItem]:
+    def list_gold(
+        self, team: str, task: str, *, offset: int = 0, limit: int = 100
+    ) -> list[GoldItem]:
         """One page of a task's gold items, in upload order."""
         offset, limit = max(offset, 0), max(limit, 0)
         if limit == 0:
@@ -162,7 +174,9 @@ class GoldMixin(StoreBase):
         """Delete a gold item and the LLM's labels of it (reviewer scores already counted stay)."""
         gold = self.get_gold(team, gold_id)
         event = AuditEvent(
-            at=self._now(), actor=actor, action="gold.delete",
+            at=self._now(),
+            actor=actor,
+            action="gold.delete",
             before={"gold_id": gold_id, "task": gold.task, "label": gold.label},
         )
         with self.redis.pipeline(transaction=True) as pipe:
@@ -178,9 +192,16 @@ class GoldMixin(StoreBase):
         task = record.task
         done = self._run(
             "GOLD_SAVE",
-            [keys.gold(team, gold_id), keys.gold_records(team, gold_id), keys.gold_ready(team, task)],
-            [gold_id, versions_field(record.guideline_version, record.prompt_version),
-             record.model_dump_json()],
+            [
+                keys.gold(team, gold_id),
+                keys.gold_records(team, gold_id),
+                keys.gold_ready(team, task),
+            ],
+            [
+                gold_id,
+                versions_field(record.guideline_version, record.prompt_version),
+                record.model_dump_json(),
+            ],
         )
         return bool(done)
 
@@ -224,8 +245,12 @@ class GoldMixin(StoreBase):
             pipe.execute()
         self._trim_evaluations(team, task)
         self.enqueue_gold_labeling(
-            team, task, gold_ids, guideline_version=guideline_version,
-            prompt_version=prompt_version, evaluation_id=evaluation.id,
+            team,
+            task,
+            gold_ids,
+            guideline_version=guideline_version,
+            prompt_version=prompt_version,
+            evaluation_id=evaluation.id,
         )
         return evaluation
 
@@ -249,7 +274,9 @@ class GoldMixin(StoreBase):
 
     def list_evaluations(self, team: str, task: str, *, limit: int = 50) -> list[GoldEvaluation]:
         """A task's evaluations, newest first."""
-        ids = self._strs(self.redis.zrevrange(keys.gold_evaluations(team, task), 0, max(limit, 1) - 1))
+        ids = self._strs(
+            self.redis.zrevrange(keys.gold_evaluations(team, task), 0, max(limit, 1) - 1)
+        )
         with self.redis.pipeline(transaction=False) as pipe:
             for evaluation_id in ids:
                 pipe.get(keys.gold_evaluation(team, evaluation_id))

@@ -16,7 +16,9 @@ class GoldCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(None, max_length=256, description="Your id for the item (shown to reviewers)")
+    id: str | None = Field(
+        None, max_length=256, description="Your id for the item (shown to reviewers)"
+    )
     input: dict[str, Any] = Field(description="The item, as in a batch")
     label: dict[str, Any] = Field(description="The known label, in the task's label form")
 

@@ -50,7 +50,8 @@ class GoldReviewMixin(StoreBase):
     ) -> ReviewClaim | None:
         """A gold item for this claim (see the module docstring), or None for a normal claim."""
         share = self.settings.gold_share
-        if share <= 0 or batch_id is not None:
+        # The draw comes first: most claims then cost no extra Redis call.
+        if batch_id is not None or random.random() >= share:
             return None
         team = principal.team
         # Gold only stands in for real work: the queue claimed from must hold some.
@@ -62,8 +63,6 @@ class GoldReviewMixin(StoreBase):
             task = self._text(self.redis.hget(keys.item(team, head[0]), "task"))
             if task is None:
                 return None
-        if random.random() >= share:
-            return None
         reviewer = _reviewer(principal)
         seen = keys.gold_seen(team, reviewer)
         candidates = self._strs(list(self.redis.sdiff([keys.gold_ready(team, task), seen])))
@@ -103,10 +102,14 @@ class GoldReviewMixin(StoreBase):
             until=self._now() + self.settings.review_lease_s,
         )
         self.redis.set(
-            keys.gold_lease(team, lease.token), lease.model_dump_json(),
-            px=int(self.settings.review_lease_s * 1000),
+            keys.gold_lease(team, lease.token), lease.model_dump_json(), px=self._lease_ttl_ms()
         )
         return self._gold_claim(lease, fields, record)
+
+    def _lease_ttl_ms(self) -> int:
+        # Expiry is judged by `until` on the store's clock, as for other leases; the
+        # Redis TTL (a minute longer) only collects leases nobody decided.
+        return int((self.settings.review_lease_s + 60) * 1000)
 
     @staticmethod
     def _gold_claim(lease: GoldLease, fields: dict[str, str], record: LabelRecord) -> ReviewClaim:
@@ -135,7 +138,12 @@ class GoldReviewMixin(StoreBase):
         """The caller's live lease on a gold item; LeaseError if expired, decided or not theirs."""
         text = self._text(self.redis.get(keys.gold_lease(principal.team, lease_token)))
         lease = GoldLease.model_validate_json(text) if text else None
-        if lease is None or lease.item_id != item_id or lease.reviewer != _reviewer(principal):
+        if (
+            lease is None
+            or lease.item_id != item_id
+            or lease.reviewer != _reviewer(principal)
+            or lease.until <= self._now()
+        ):
             raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
         return lease
 
@@ -145,8 +153,10 @@ class GoldReviewMixin(StoreBase):
         lease = self.gold_lease(principal, item_id, lease_token)
         lease.until = self._now() + self.settings.review_lease_s
         renewed = self.redis.set(
-            keys.gold_lease(team, lease.token), lease.model_dump_json(),
-            px=int(self.settings.review_lease_s * 1000), xx=True,
+            keys.gold_lease(team, lease.token),
+            lease.model_dump_json(),
+            px=self._lease_ttl_ms(),
+            xx=True,
         )
         record = self._record_for(team, lease)
         fields = self._hash(keys.gold(team, item_id))
@@ -180,18 +190,29 @@ class GoldReviewMixin(StoreBase):
         event = ""
         if decision != Decision.SKIP:
             event = AuditEvent(
-                at=self._now(), actor=reviewer, action=f"gold.review.{decision.value}",
-                item_id=lease.item_id, before={"label": lease.label},
-                after={"label": reviewer_label, "correct": correct}, comment=comment,
+                at=self._now(),
+                actor=reviewer,
+                action=f"gold.review.{decision.value}",
+                item_id=lease.item_id,
+                before={"label": lease.label},
+                after={"label": reviewer_label, "correct": correct},
+                comment=comment,
             ).model_dump_json()
         done = self._run(
             "GOLD_DECIDE",
             [keys.gold_lease(team, lease.token), keys.gold_scores(team), keys.team_audit(team)],
-            [f"{lease.task}\t{reviewer}\tn", f"{lease.task}\t{reviewer}\tok", scored, event,
-             AUDIT_MAX],
+            [
+                f"{lease.task}\t{reviewer}\tn",
+                f"{lease.task}\t{reviewer}\tok",
+                scored,
+                event,
+                AUDIT_MAX,
+            ],
         )
         if not done:
-            raise LeaseError(f"the review lease on {lease.item_id} is expired or not yours; claim again")
+            raise LeaseError(
+                f"the review lease on {lease.item_id} is expired or not yours; claim again"
+            )
         fields = self._hash(keys.gold(team, lease.item_id))
         record = self._record_for(team, lease)
         return ItemView(

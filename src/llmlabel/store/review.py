@@ -122,7 +122,11 @@ class ReviewMixin(SecondReviewMixin):
             raise LabelValidationError("a fix needs the corrected label")
         if self._is_second(team, item_id, lease_token):
             return self._decide_second(
-                principal, item_id, lease_token=lease_token, decision=decision, label=label,
+                principal,
+                item_id,
+                lease_token=lease_token,
+                decision=decision,
+                label=label,
                 comment=comment,
             )
         result = self._run(

@@ -66,8 +66,13 @@ class SecondReviewMixin(StoreBase):
         item_id = self._run(
             "CLAIM_SECOND",
             [queue],
-            [keys.team_prefix(team), now, now + self.settings.review_lease_s, token,
-             principal.name or principal.key_id],
+            [
+                keys.team_prefix(team),
+                now,
+                now + self.settings.review_lease_s,
+                token,
+                principal.name or principal.key_id,
+            ],
         )
         if item_id is None:
             return None
@@ -132,8 +137,17 @@ class SecondReviewMixin(StoreBase):
         result = self._run(
             "DECIDE_SECOND",
             [],
-            [keys.team_prefix(team), item_id, lease_token, self._now(), decision.value,
-             _dumps(label), comment or "", principal.name or principal.key_id, AUDIT_MAX],
+            [
+                keys.team_prefix(team),
+                item_id,
+                lease_token,
+                self._now(),
+                decision.value,
+                _dumps(label),
+                comment or "",
+                principal.name or principal.key_id,
+                AUDIT_MAX,
+            ],
         )
         if result == "missing":
             raise NotFoundError(f"item {item_id} not found")

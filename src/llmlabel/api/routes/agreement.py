@@ -179,7 +179,9 @@ def _reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[I
                 offset += _PAGE
 
 
-@router.get("", response_model=AgreementReport, summary="Reviewer vs LLM and reviewer vs reviewer agreement")
+@router.get(
+    "", response_model=AgreementReport, summary="Reviewer vs LLM and reviewer vs reviewer agreement"
+)
 def agreement_report(
     principal: CurrentPrincipal,
     store: StoreDep,

@@ -95,7 +95,9 @@ def export_batch(
     min_quality: Annotated[
         int | None, Query(ge=1, le=5, description="instruction (rate mode): minimum rating kept")
     ] = None,
-    conll_ids: Annotated[bool, Query(description="conll: '# id = ...' before each sentence")] = False,
+    conll_ids: Annotated[
+        bool, Query(description="conll: '# id = ...' before each sentence")
+    ] = False,
 ) -> StreamingResponse:
     """Stream the batch's final labels (submitter, operator or admin of the team)."""
     info = store.get_batch(principal.team, batch_id)

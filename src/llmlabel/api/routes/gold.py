@@ -38,19 +38,26 @@ router = APIRouter(prefix="/v1/gold", tags=["gold"])
     status_code=201,
     response_model=GoldUploaded,
     summary="Upload gold items with known labels",
-    responses={422: {"description": "An input or label does not fit the task; names items.<i>.<field>"}},
+    responses={
+        422: {"description": "An input or label does not fit the task; names items.<i>.<field>"}
+    },
 )
 def upload_gold(
     principal: Operator, store: StoreDep, registry: RegistryDep, body: GoldUpload
 ) -> GoldUploaded:
     """Store gold items of one task and queue them for the LLM to label (operator)."""
     resolved = resolve_versions(
-        registry, store, body.task,
-        guideline_version=body.guideline_version, prompt_version=body.prompt_version,
+        registry,
+        store,
+        body.task,
+        guideline_version=body.guideline_version,
+        prompt_version=body.prompt_version,
     )
     items = checked_gold_items(resolved.task, body.items)
     stored = store.add_gold(
-        principal, body.task, items,
+        principal,
+        body.task,
+        items,
         guideline_version=resolved.guideline.version,
         prompt_version=resolved.prompt.version,
         actor=actor_of(principal),
