@@ -7,9 +7,10 @@ few-shot turns) and the item last, so provider prompt caches serve the prefix.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, TemplateError, UndefinedError
+from jinja2 import Environment, StrictUndefined, Template, TemplateError, UndefinedError
 from pydantic import BaseModel
 
 from llmlabel.domain import Message
@@ -23,9 +24,15 @@ _ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_ne
 _ENV.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
 
 
+@lru_cache(maxsize=256)
+def _compile(source: str) -> Template:
+    # Compiling costs milliseconds and a version's templates never change: compile once.
+    return _ENV.from_string(source)
+
+
 def _render(source: str, variables: dict[str, Any], where: str) -> str:
     try:
-        return _ENV.from_string(source).render(**variables).strip()
+        return _compile(source).render(**variables).strip()
     except UndefinedError as exc:
         raise GuidelineError(f"prompt {where}: template variable missing: {exc.message}") from exc
     except TemplateError as exc:
