@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,16 +31,16 @@ if str(ROOT) not in sys.path:
     # `python bench/x.py` puts bench/ on the path, not the repo root (tests.support).
     sys.path.insert(0, str(ROOT))
 
-from llmlabel.settings import Settings  # noqa: E402
-from llmlabel.store import BatchCreate, Principal, Role, Store  # noqa: E402
-from tests.support.fake_provider import start_fake_provider  # noqa: E402
+from llmlabel.settings import Settings
+from llmlabel.store import BatchCreate, Principal, Role, Store
+from tests.support.fake_provider import start_fake_provider
 
 CLI = [sys.executable, "-c", "from llmlabel.cli import main; main()"]
 
 __all__ = [
+    "BENCH_PRINCIPAL",
     "CLI",
     "ROOT",
-    "BENCH_PRINCIPAL",
     "Cluster",
     "classification_items",
     "cluster",
@@ -62,7 +62,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1
+) -> Any:
     """Poll until `predicate()` is truthy; RuntimeError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -132,10 +134,24 @@ class Cluster:
         port = free_port()
         data = self.workdir / "redis"
         data.mkdir(exist_ok=True)
-        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes" if appendonly else "no", "--dir", str(data),
-                "--logfile", str(data / "redis.log")]
-        self.redis_proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--dir",
+            str(data),
+            "--logfile",
+            str(data / "redis.log"),
+        ]
+        self.redis_proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.stack.callback(_stop, self.redis_proc)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(self.redis_url)
@@ -173,8 +189,14 @@ class Cluster:
     def spawn(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         """A subprocess in its own process group, logging to workdir/<name>.log."""
         with (self.workdir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                args,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.started.append(process)
         self.stack.callback(_stop, process)
         return process
@@ -183,11 +205,16 @@ class Cluster:
         """`llmlabel worker` (long-running)."""
         return self.spawn([*CLI, "worker", "--name", name], env, name)
 
-    def api(self, env: dict[str, str], name: str = "api", workers: int = 1) -> tuple[str, subprocess.Popen[bytes]]:
+    def api(
+        self, env: dict[str, str], name: str = "api", workers: int = 1
+    ) -> tuple[str, subprocess.Popen[bytes]]:
         """`llmlabel serve` on a free port; (base URL, process) once /healthz answers."""
         port = free_port()
-        process = self.spawn([*CLI, "serve", "--host", "127.0.0.1", "--port", str(port),
-                              "--workers", str(workers)], env, name)
+        process = self.spawn(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            env,
+            name,
+        )
         base = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:
@@ -205,7 +232,9 @@ class Cluster:
         return path.read_text(errors="replace")[-3000:] if path.is_file() else ""
 
     # -- provider control ------------------------------------------------------
-    def provider_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def provider_call(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """GET /stats, POST /reset or POST /config on the fake provider."""
         base = self.provider_url.removesuffix("/v1")
         response = httpx.request(method, f"{base}{path}", json=body, timeout=10)
@@ -242,8 +271,12 @@ def submit(store: Store, items: list[dict[str, Any]], task: str = "classificatio
 
 def wait_labeled(store: Store, batch_id: str, *, timeout_s: float) -> float:
     """Block until no item of the batch is queued or labeling; returns the monotonic time."""
-    wait_until(lambda: store.get_batch(BENCH_PRINCIPAL.team, batch_id).labeled,
-               timeout_s=timeout_s, what=f"batch {batch_id} to be labeled", every_s=0.05)
+    wait_until(
+        lambda: store.get_batch(BENCH_PRINCIPAL.team, batch_id).labeled,
+        timeout_s=timeout_s,
+        what=f"batch {batch_id} to be labeled",
+        every_s=0.05,
+    )
     return time.monotonic()
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import redis  # noqa: E402
-from rq import Worker  # noqa: E402
-
-from harness import classification_items, cluster, machine_info, make_store, submit, wait_until  # noqa: E402
+import redis
+from harness import classification_items, cluster, machine_info, make_store, submit, wait_until
+from rq import Worker
 
 
 def main() -> None:
@@ -42,7 +41,9 @@ def main() -> None:
         for i in range(args.workers):
             c.worker(env, f"rl-{i}")
         conn = redis.Redis.from_url(c.redis_url)
-        wait_until(lambda: Worker.count(connection=conn) >= args.workers, timeout_s=60, what="workers")
+        wait_until(
+            lambda: Worker.count(connection=conn) >= args.workers, timeout_s=60, what="workers"
+        )
         capacity = args.workers * args.concurrency / 0.2
         store = make_store(c.redis_url)
         submit(store, classification_items(args.rpm * (minutes + 1)))
@@ -61,12 +62,18 @@ def main() -> None:
         per_minute = []
         for m in range(minutes):
             end = next(x for x in reversed(marks) if x[0] <= first + 60 * (m + 1) - 0.5)
-            start = next(x for x in reversed(marks) if x[0] <= first + 60 * m) if m else (first, 0, 0, 0)
+            start = (
+                next(x for x in reversed(marks) if x[0] <= first + 60 * m)
+                if m
+                else (first, 0, 0, 0)
+            )
             per_minute.append(end[1] - start[1])
     achieved = ok / (args.rpm * minutes)
     share_429 = limited / max(requests, 1)
-    print(f"limit {args.rpm}/min, {args.workers} workers x {args.concurrency} in flight "
-          f"(could do {capacity * 60:.0f}/min at 200 ms)")
+    print(
+        f"limit {args.rpm}/min, {args.workers} workers x {args.concurrency} in flight "
+        f"(could do {capacity * 60:.0f}/min at 200 ms)"
+    )
     print(f"ok calls per minute: {per_minute}; achieved / limit over {minutes} min: {achieved:.3f}")
     print(f"429s: {limited} of {requests} requests = {share_429:.2%}")
     met = achieved >= 0.95 and share_429 < 0.01

@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
-from rq import Worker  # noqa: E402
+import httpx
+import redis
+from harness import classification_items, cluster, machine_info, make_store, wait_until
+from rq import Worker
 
-from harness import classification_items, cluster, machine_info, make_store, wait_until  # noqa: E402
-from llmlabel.store import Role  # noqa: E402
+from llmlabel.store import Role
 
 
 def redis_cpu(client: redis.Redis) -> float:
@@ -40,7 +40,10 @@ def commandstats(client: redis.Redis, cpu_start: float) -> tuple[dict[str, tuple
     """({command: (calls, usec)} since the last CONFIG RESETSTAT, Redis CPU seconds since cpu_start)."""
     stats = client.info("commandstats")
     cpu = redis_cpu(client) - cpu_start
-    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in stats.items()}, cpu
+    return {
+        name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+        for name, v in stats.items()
+    }, cpu
 
 
 def report(title: str, measured: tuple[dict[str, tuple[int, int]], float], per: int) -> float:
@@ -53,8 +56,10 @@ def report(title: str, measured: tuple[dict[str, tuple[int, int]], float], per: 
     stats, cpu = measured
     calls = sum(c for c, _ in stats.values())
     scripts = stats.get("evalsha", (0, 0))[0] + stats.get("eval", (0, 0))[0]
-    print(f"{title}: {calls / per:.1f} commands ({scripts / per:.2f} Lua script calls) and "
-          f"{cpu * 1e6 / per:.0f} usec of Redis CPU per item")
+    print(
+        f"{title}: {calls / per:.1f} commands ({scripts / per:.2f} Lua script calls) and "
+        f"{cpu * 1e6 / per:.0f} usec of Redis CPU per item"
+    )
     top = sorted(stats.items(), key=lambda kv: -kv[1][0])[:8]
     print("   " + ", ".join(f"{name} {c / per:.2f}" for name, (c, _) in top))
     return cpu * 1e6 / per
@@ -64,8 +69,21 @@ def redis_benchmark(port: int, quick: bool) -> dict[str, float]:
     """requests/s of a few commands, one connection-pool of 50 clients, no pipelining."""
     n = "20000" if quick else "100000"
     out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-q", "-n", n, "-t", "set,get,hset,lpush,zadd,incr"],
-        capture_output=True, text=True, check=True,
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-q",
+            "-n",
+            n,
+            "-t",
+            "set,get,hset,lpush,zadd,incr",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rates = {}
     for line in out.replace("\r", "\n").splitlines():
@@ -98,14 +116,20 @@ def main() -> None:
         rds.config_resetstat()
         cpu0 = redis_cpu(rds)
         http = httpx.Client(base_url=base, headers=auth, timeout=120)
-        response = http.post("/v1/batches", json={"task": "classification", "items": classification_items(n)})
+        response = http.post(
+            "/v1/batches", json={"task": "classification", "items": classification_items(n)}
+        )
         response.raise_for_status()
         batch_id = response.json()["id"]
         submit_stats = commandstats(rds, cpu0)
         rds.config_resetstat()
         cpu0 = redis_cpu(rds)
-        wait_until(lambda: store.get_batch("bench", batch_id).labeled, timeout_s=600, what="labeling",
-                   every_s=1.0)
+        wait_until(
+            lambda: store.get_batch("bench", batch_id).labeled,
+            timeout_s=600,
+            what="labeling",
+            every_s=1.0,
+        )
         label_stats = commandstats(rds, cpu0)
         calls = c.provider_call("GET", "/stats")["ok"]
         review_n = store.get_batch("bench", batch_id).counts["needs_review"]
@@ -113,21 +137,29 @@ def main() -> None:
         cpu0 = redis_cpu(rds)
         for _ in range(review_n):
             claim = http.post("/v1/review/claim").json()
-            http.post(f"/v1/review/items/{claim['item_id']}/decision",
-                      json={"lease_token": claim["lease_token"], "action": "approve"}).raise_for_status()
+            http.post(
+                f"/v1/review/items/{claim['item_id']}/decision",
+                json={"lease_token": claim["lease_token"], "action": "approve"},
+            ).raise_for_status()
         review_stats = commandstats(rds, cpu0)
         memory = rds.info("memory")["used_memory"]
         rates = redis_benchmark(int(c.redis_url.rsplit(":", 1)[1].split("/")[0]), args.quick)
-    print(f"{n} items, {calls} provider calls ({calls / n:.2f}/item), {review_n} reviewed; "
-          f"Redis used_memory {memory / n:.0f} bytes/item at the end (items, labels, samples, jobs gone)")
+    print(
+        f"{n} items, {calls} provider calls ({calls / n:.2f}/item), {review_n} reviewed; "
+        f"Redis used_memory {memory / n:.0f} bytes/item at the end (items, labels, samples, jobs gone)"
+    )
     submit_us = report("submit (API)", submit_stats, n)
     label_us = report("labeling (workers, incl. RQ and progress polling)", label_stats, n)
     review_us = report("review claim+decide (API)", review_stats, max(review_n, 1))
     per_item = submit_us + label_us + review_us * review_n / n
-    print("redis-benchmark (50 clients, no pipelining): "
-          + ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items()))
-    print(f"Redis CPU per item end to end: {per_item:.0f} usec -> one Redis core tops out near "
-          f"{1e6 / per_item:,.0f} items/s ({1e6 / per_item * 3600:,.0f} items/hour)")
+    print(
+        "redis-benchmark (50 clients, no pipelining): "
+        + ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items())
+    )
+    print(
+        f"Redis CPU per item end to end: {per_item:.0f} usec -> one Redis core tops out near "
+        f"{1e6 / per_item:,.0f} items/s ({1e6 / per_item * 3600:,.0f} items/hour)"
+    )
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
-
-from harness import (  # noqa: E402
+import httpx
+import redis
+from harness import (
     BENCH_PRINCIPAL,
     Cluster,
     classification_items,
@@ -36,8 +35,9 @@ from harness import (  # noqa: E402
     percentile,
     submit,
 )
-from llmlabel.domain import LabelRecord, Route  # noqa: E402
-from llmlabel.store import Role, Store  # noqa: E402
+
+from llmlabel.domain import LabelRecord, Route
+from llmlabel.store import Role, Store
 
 
 def seed_review_items(store: Store, n: int) -> None:
@@ -45,17 +45,34 @@ def seed_review_items(store: Store, n: int) -> None:
     batch_id = submit(store, classification_items(n, prefix="r"))
     ids = [f"{batch_id}:{i}" for i in range(n)]
     for start in range(0, n, 500):
-        for work in store.begin_labeling(BENCH_PRINCIPAL.team, ids[start:start + 500]):
+        for work in store.begin_labeling(BENCH_PRINCIPAL.team, ids[start : start + 500]):
             record = LabelRecord(
-                id=work.item_id, task="classification", label={"label": "neutral"}, confidence=0.4,
-                route=Route.REVIEW, reason="bench", samples_used=3, guideline_version="v1",
-                guideline_hash="h", prompt_version="v1", prompt_hash="h", backend="openai", model="fake",
+                id=work.item_id,
+                task="classification",
+                label={"label": "neutral"},
+                confidence=0.4,
+                route=Route.REVIEW,
+                reason="bench",
+                samples_used=3,
+                guideline_version="v1",
+                guideline_hash="h",
+                prompt_version="v1",
+                prompt_hash="h",
+                backend="openai",
+                model="fake",
             )
             assert store.save_label(work, record)
 
 
-async def reviewer(client: httpx.AsyncClient, key: str, stop_at: float, think_s: float,
-                   claims: list[float], decisions: list[float], errors: list[str]) -> None:
+async def reviewer(
+    client: httpx.AsyncClient,
+    key: str,
+    stop_at: float,
+    think_s: float,
+    claims: list[float],
+    decisions: list[float],
+    errors: list[str],
+) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     n = 0
     rng = random.Random(key)
@@ -82,8 +99,11 @@ async def reviewer(client: httpx.AsyncClient, key: str, stop_at: float, think_s:
             await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
         start = time.perf_counter()
         try:
-            response = await client.post(f"/v1/review/items/{claim['item_id']}/decision", headers=headers,
-                                         json={"lease_token": claim["lease_token"], "action": action})
+            response = await client.post(
+                f"/v1/review/items/{claim['item_id']}/decision",
+                headers=headers,
+                json={"lease_token": claim["lease_token"], "action": action},
+            )
         except httpx.TransportError as exc:
             errors.append(f"decision {type(exc).__name__}")
             continue
@@ -101,16 +121,22 @@ async def load(base: str, keys: list[str], seconds: float, think_s: float) -> di
         stop_at = time.monotonic() + seconds
         start = time.monotonic()
         cpu0 = time.process_time()
-        await asyncio.gather(*(reviewer(client, k, stop_at, think_s, claims, decisions, errors) for k in keys))
+        await asyncio.gather(
+            *(reviewer(client, k, stop_at, think_s, claims, decisions, errors) for k in keys)
+        )
         wall = time.monotonic() - start
         client_cpu = time.process_time() - cpu0
     both = claims + decisions
     return {
         "decisions_per_s": len(decisions) / wall,
-        "claim_p50": percentile(claims, 50) * 1000, "claim_p99": percentile(claims, 99) * 1000,
-        "decide_p50": percentile(decisions, 50) * 1000, "decide_p99": percentile(decisions, 99) * 1000,
-        "all_p50": percentile(both, 50) * 1000, "all_p99": percentile(both, 99) * 1000,
-        "requests": len(both), "errors": len(errors),
+        "claim_p50": percentile(claims, 50) * 1000,
+        "claim_p99": percentile(claims, 99) * 1000,
+        "decide_p50": percentile(decisions, 50) * 1000,
+        "decide_p99": percentile(decisions, 99) * 1000,
+        "all_p50": percentile(both, 50) * 1000,
+        "all_p99": percentile(both, 99) * 1000,
+        "requests": len(both),
+        "errors": len(errors),
         "client_cpu_ms_per_request": client_cpu * 1000 / max(len(both), 1),
     }
 
@@ -119,19 +145,25 @@ async def load(base: str, keys: list[str], seconds: float, think_s: float) -> di
 THINK_S = (0.0, 0.5, 5.0)
 
 
-def run(c: Cluster, api_workers: int, reviewers: int, seconds: float) -> list[tuple[float, dict[str, float]]]:
+def run(
+    c: Cluster, api_workers: int, reviewers: int, seconds: float
+) -> list[tuple[float, dict[str, float]]]:
     redis.Redis.from_url(c.redis_url).flushdb()
     store = make_store(c.redis_url)
     # Enough for the saturated run (a few hundred decisions/s) and the paced one.
     seed_review_items(store, int(seconds * 700) + 200 * reviewers // 50)
-    keys = [store.create_api_key(team=BENCH_PRINCIPAL.team, role=Role.REVIEWER, name=f"rev{i}")
-            for i in range(reviewers)]
+    keys = [
+        store.create_api_key(team=BENCH_PRINCIPAL.team, role=Role.REVIEWER, name=f"rev{i}")
+        for i in range(reviewers)
+    ]
     base, api = c.api(c.env(), name=f"api-{api_workers}", workers=api_workers)
     out = []
     for think in THINK_S:
         cpu0 = cpu_seconds(api.pid)
         result = asyncio.run(load(base, keys, seconds, think))
-        result["api_cpu_ms_per_request"] = (cpu_seconds(api.pid) - cpu0) * 1000 / max(result["requests"], 1)
+        result["api_cpu_ms_per_request"] = (
+            (cpu_seconds(api.pid) - cpu0) * 1000 / max(result["requests"], 1)
+        )
         out.append((think, result))
     api.terminate()
     api.wait(timeout=30)
@@ -155,12 +187,15 @@ def main() -> None:
         for workers in configs:
             for think, r in run(c, workers, args.reviewers, seconds):
                 verdict = "met" if r["all_p99"] < 50 else "NOT met"
-                print(f"API x{workers}, {args.reviewers} reviewers, think {think * 1000:.0f} ms: "
-                      f"{r['decisions_per_s']:.0f} decisions/s; claim p50 {r['claim_p50']:.1f} ms p99 "
-                      f"{r['claim_p99']:.1f} ms; decide p50 {r['decide_p50']:.1f} ms p99 {r['decide_p99']:.1f} ms; "
-                      f"all p99 {r['all_p99']:.1f} ms ({verdict}: p99 < 50 ms); {r['requests']:.0f} requests, "
-                      f"{r['errors']:.0f} errors; API CPU {r['api_cpu_ms_per_request']:.1f} ms/request, "
-                      f"bench client {r['client_cpu_ms_per_request']:.1f}", flush=True)
+                print(
+                    f"API x{workers}, {args.reviewers} reviewers, think {think * 1000:.0f} ms: "
+                    f"{r['decisions_per_s']:.0f} decisions/s; claim p50 {r['claim_p50']:.1f} ms p99 "
+                    f"{r['claim_p99']:.1f} ms; decide p50 {r['decide_p50']:.1f} ms p99 {r['decide_p99']:.1f} ms; "
+                    f"all p99 {r['all_p99']:.1f} ms ({verdict}: p99 < 50 ms); {r['requests']:.0f} requests, "
+                    f"{r['errors']:.0f} errors; API CPU {r['api_cpu_ms_per_request']:.1f} ms/request, "
+                    f"bench client {r['client_cpu_ms_per_request']:.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

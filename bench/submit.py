@@ -19,17 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
+import httpx
+import redis
+from harness import classification_items, cluster, machine_info, make_store
 
-from harness import classification_items, cluster, machine_info, make_store  # noqa: E402
-from llmlabel.store import Role  # noqa: E402
+from llmlabel.store import Role
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MiB."""
     fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if ":" in line
     )
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
@@ -59,24 +61,35 @@ def main() -> None:
             body = json.dumps({"task": "classification", "items": items}).encode()
             mem0 = rds.info("memory")["used_memory"]
             start = time.monotonic()
-            response = client.post("/v1/batches", content=body, headers={"Content-Type": "application/json"})
+            response = client.post(
+                "/v1/batches", content=body, headers={"Content-Type": "application/json"}
+            )
             wall = time.monotonic() - start
             response.raise_for_status()
             largest = response.json()["id"]
             per_item = (rds.info("memory")["used_memory"] - mem0) / n
             rss, hwm = memory_mb(api.pid)
-            print(f"JSON submit {n:>7,} items ({len(body) / 2**20:.1f} MiB body): {wall:.2f}s = "
-                  f"{n / wall:,.0f} items/s; API RSS {rss:.0f} MiB, peak {hwm:.0f} MiB "
-                  f"(+{hwm - rss0:.0f} over idle); Redis {per_item:.0f} bytes/item", flush=True)
+            print(
+                f"JSON submit {n:>7,} items ({len(body) / 2**20:.1f} MiB body): {wall:.2f}s = "
+                f"{n / wall:,.0f} items/s; API RSS {rss:.0f} MiB, peak {hwm:.0f} MiB "
+                f"(+{hwm - rss0:.0f} over idle); Redis {per_item:.0f} bytes/item",
+                flush=True,
+            )
         lines = "\n".join(json.dumps(i) for i in classification_items(top, prefix="nd-")).encode()
         start = time.monotonic()
-        response = client.post("/v1/batches", content=lines, params={"task": "classification"},
-                               headers={"Content-Type": "application/x-ndjson"})
+        response = client.post(
+            "/v1/batches",
+            content=lines,
+            params={"task": "classification"},
+            headers={"Content-Type": "application/x-ndjson"},
+        )
         wall = time.monotonic() - start
         response.raise_for_status()
         rss, hwm = memory_mb(api.pid)
-        print(f"NDJSON submit {top:>7,} items ({len(lines) / 2**20:.1f} MiB): {wall:.2f}s; API RSS {rss:.0f} MiB, "
-              f"peak {hwm:.0f} MiB")
+        print(
+            f"NDJSON submit {top:>7,} items ({len(lines) / 2**20:.1f} MiB): {wall:.2f}s; API RSS {rss:.0f} MiB, "
+            f"peak {hwm:.0f} MiB"
+        )
         start = time.monotonic()
         count = 0
         with client.stream("GET", f"/v1/batches/{largest}/results") as stream:
@@ -84,12 +97,18 @@ def main() -> None:
                 count += 1
         wall = time.monotonic() - start
         rss, hwm_after = memory_mb(api.pid)
-        print(f"stream results of {count:,} items: {wall:.2f}s = {count / wall:,.0f} lines/s; API RSS {rss:.0f} MiB, "
-              f"peak {hwm_after:.0f} MiB (streaming raised the peak by {hwm_after - hwm:.0f} MiB)")
-        print(f"Redis used_memory: {rds.info('memory')['used_memory_human']} for "
-              f"{sum(sizes) + top:,} queued items and their RQ jobs")
-        print(f"target: bounded API memory for {top:,} items: peak {hwm_after:.0f} MiB "
-              f"(+{hwm_after - rss0:.0f} MiB over idle)")
+        print(
+            f"stream results of {count:,} items: {wall:.2f}s = {count / wall:,.0f} lines/s; API RSS {rss:.0f} MiB, "
+            f"peak {hwm_after:.0f} MiB (streaming raised the peak by {hwm_after - hwm:.0f} MiB)"
+        )
+        print(
+            f"Redis used_memory: {rds.info('memory')['used_memory_human']} for "
+            f"{sum(sizes) + top:,} queued items and their RQ jobs"
+        )
+        print(
+            f"target: bounded API memory for {top:,} items: peak {hwm_after:.0f} MiB "
+            f"(+{hwm_after - rss0:.0f} MiB over idle)"
+        )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     python bench/throughput.py [--quick] [--configs 1x16,1x16c256,2x16] [--latency-ms 200]
 
-For each N x C (optionally cK: K items per RQ job instead of --chunk-size): start N `llmlabel worker` processes (LLMLABEL_WORKER_CONCURRENCY=C),
-submit enough classification items for ~15 s of work (one provider call per
+For each N x C (optionally cK: K items per RQ job instead of --chunk-size):
+start N `llmlabel worker` processes (LLMLABEL_WORKER_CONCURRENCY=C), submit
+enough classification items for --seconds of ideal work (one provider call per
 item: the fake provider agrees with itself, so adaptive sampling stops after
 the first n=3 call), and measure provider calls/s, end to end and in the steady
 middle (10%..90% of the items). Ideal = min(N*C/latency, rate limit); no rate
@@ -20,10 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import redis  # noqa: E402
-from rq import Queue, Worker  # noqa: E402
-
-from harness import (  # noqa: E402
+import redis
+from harness import (
     BENCH_PRINCIPAL,
     ROOT,
     Cluster,
@@ -35,6 +34,7 @@ from harness import (  # noqa: E402
     submit,
     wait_until,
 )
+from rq import Queue, Worker
 
 
 def run_llmlabel(
@@ -99,13 +99,30 @@ def run_rq_baseline(c: Cluster, workers: int, n_items: int) -> dict[str, float]:
     env = c.env()
     env["PYTHONPATH"] = str(ROOT)
     # Enqueue first, then let burst workers drain the queue: they exit when it is empty.
-    jobs = [Queue.prepare_data("bench.rq_baseline_job.label_one", args=(c.provider_url, f"Order {i}: fine."),
-                               result_ttl=0) for i in range(n_items)]
+    jobs = [
+        Queue.prepare_data(
+            "bench.rq_baseline_job.label_one",
+            args=(c.provider_url, f"Order {i}: fine."),
+            result_ttl=0,
+        )
+        for i in range(n_items)
+    ]
     queue.enqueue_many(jobs)
     start = time.monotonic()
     procs = [
-        c.spawn([str(Path(sys.executable).with_name("rq")), "worker", "--url", c.redis_url, "--burst",
-                 "--quiet", "baseline"], env, f"rq-run-{i}")
+        c.spawn(
+            [
+                str(Path(sys.executable).with_name("rq")),
+                "worker",
+                "--url",
+                c.redis_url,
+                "--burst",
+                "--quiet",
+                "baseline",
+            ],
+            env,
+            f"rq-run-{i}",
+        )
         for i in range(workers)
     ]
     for p in procs:
@@ -139,22 +156,31 @@ def main() -> None:
             chunk_size = int(chunk) if chunk else args.chunk_size
             r = run_llmlabel(c, n, k, latency_s, seconds, chunk_size)
             results.append((n, k, r))
-            print(f"llmlabel {n} workers x {k} in flight, {chunk_size} items per job: {r['items']} items, {r['calls']} calls in "
-                  f"{r['wall_s']:.1f}s = {r['calls_per_s']:.1f} calls/s (steady {r['steady_calls_per_s']:.1f}); "
-                  f"ideal {r['ideal']:.0f}/s -> {r['ratio_e2e']:.2f} end to end, {r['ratio_steady']:.2f} steady; "
-                  f"max in flight at provider {r['max_in_flight']}; CPU ms/call: workers "
-                  f"{r['worker_cpu_ms_per_call']:.1f}, provider {r['provider_cpu_ms_per_call']:.1f}", flush=True)
+            print(
+                f"llmlabel {n} workers x {k} in flight, {chunk_size} items per job: {r['items']} items, {r['calls']} calls in "
+                f"{r['wall_s']:.1f}s = {r['calls_per_s']:.1f} calls/s (steady {r['steady_calls_per_s']:.1f}); "
+                f"ideal {r['ideal']:.0f}/s -> {r['ratio_e2e']:.2f} end to end, {r['ratio_steady']:.2f} steady; "
+                f"max in flight at provider {r['max_in_flight']}; CPU ms/call: workers "
+                f"{r['worker_cpu_ms_per_call']:.1f}, provider {r['provider_cpu_ms_per_call']:.1f}",
+                flush=True,
+            )
         n_base = max(n for n, _, _ in results)
         b = run_rq_baseline(c, n_base, baseline_items)
         ideal_b = n_base / latency_s
-        print(f"rq baseline {n_base} forking workers, 1 item per job: {b['ok']} items in {b['wall_s']:.1f}s = "
-              f"{b['items_per_s']:.1f} items/s (ideal {ideal_b:.0f}/s -> {b['items_per_s'] / ideal_b:.2f})")
+        print(
+            f"rq baseline {n_base} forking workers, 1 item per job: {b['ok']} items in {b['wall_s']:.1f}s = "
+            f"{b['items_per_s']:.1f} items/s (ideal {ideal_b:.0f}/s -> {b['items_per_s'] / ideal_b:.2f})"
+        )
         for n, k, r in results:
             if n == n_base:
-                print(f"speedup llmlabel {n}x{k} / rq {n_base} workers: "
-                      f"{r['calls_per_s'] / b['items_per_s']:.1f}x items/s")
+                print(
+                    f"speedup llmlabel {n}x{k} / rq {n_base} workers: "
+                    f"{r['calls_per_s'] / b['items_per_s']:.1f}x items/s"
+                )
         worst = min(r["ratio_steady"] for _, _, r in results)
-        print(f"target >= 0.90 of ideal (steady): {'met' if worst >= 0.9 else 'NOT met'} (worst {worst:.2f})")
+        print(
+            f"target >= 0.90 of ideal (steady): {'met' if worst >= 0.9 else 'NOT met'} (worst {worst:.2f})"
+        )
 
 
 if __name__ == "__main__":

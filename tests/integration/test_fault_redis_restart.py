@@ -48,9 +48,23 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.data),
-             "--logfile", str(self.data / "redis.log")],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.data),
+                "--logfile",
+                str(self.data / "redis.log"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -87,27 +101,45 @@ def test_redis_and_api_restart_mid_batch(
     store = Store.from_settings(Settings(_env_file=None, redis_url=own_redis.url))  # type: ignore[call-arg]
     key = store.create_api_key(team="acme", role=Role.ADMIN, name="fault")
     auth = {"Authorization": f"Bearer {key}"}
-    items = [{"id": f"r{i}", "text": f"Parcel {i} {'arrived' if i % 3 else 'was lost'}."}
-             for i in range(N_ITEMS)]
+    items = [
+        {"id": f"r{i}", "text": f"Parcel {i} {'arrived' if i % 3 else 'was lost'}."}
+        for i in range(N_ITEMS)
+    ]
     with provider(latency_ms=100, latency_jitter_ms=30, disagree_rate=0.3) as base_url:
-        env = service_env(own_redis.url, base_url, tmp_path, labeling_lease_s=4,
-                          reap_interval_s=0.5, worker_concurrency=8, max_label_attempts=20)
+        env = service_env(
+            own_redis.url,
+            base_url,
+            tmp_path,
+            labeling_lease_s=4,
+            reap_interval_s=0.5,
+            worker_concurrency=8,
+            max_label_attempts=20,
+        )
         api = processes.api(env, name="api1")
-        response = httpx.post(f"{api}/v1/batches", headers=auth, timeout=60,
-                              json={"task": "classification", "items": items})
+        response = httpx.post(
+            f"{api}/v1/batches",
+            headers=auth,
+            timeout=60,
+            json={"task": "classification", "items": items},
+        )
         assert response.status_code == 201, response.text
         batch_id = response.json()["id"]
         workers: list[subprocess.Popen[bytes]] = [
             processes.worker(env, name=f"w{i}") for i in range(WORKERS)
         ]
+
         def mid_batch() -> BatchInfo | None:
             info = store.get_batch("acme", batch_id)
             labeled = info.done + info.counts["needs_review"]
             # The outage must hit work in progress.
             return info if labeled >= N_ITEMS // 4 and info.counts["labeling"] > 0 else None
 
-        before: BatchInfo = wait_until(mid_batch, timeout_s=90, every_s=0.05,
-                                       what="a quarter of the batch labeled, more in progress")
+        before: BatchInfo = wait_until(
+            mid_batch,
+            timeout_s=90,
+            every_s=0.05,
+            what="a quarter of the batch labeled, more in progress",
+        )
 
         own_redis.kill()
         # While Redis is down: the API says so (503 on /readyz, a problem on data routes).
@@ -126,7 +158,9 @@ def test_redis_and_api_restart_mid_batch(
 
         after = store.get_batch("acme", batch_id)
         # appendfsync always: what was labeled before the crash is still labeled.
-        assert after.done + after.counts["needs_review"] >= before.done + before.counts["needs_review"]
+        assert (
+            after.done + after.counts["needs_review"] >= before.done + before.counts["needs_review"]
+        )
         restarts = 0
 
         def settled_with_supervisor() -> bool:
@@ -137,19 +171,32 @@ def test_redis_and_api_restart_mid_batch(
                     restarts += 1
             return is_settled(store, "acme", batch_id)
 
-        wait_until(settled_with_supervisor, timeout_s=150, what="the batch to settle after the restart",
-                   every_s=0.25)
+        wait_until(
+            settled_with_supervisor,
+            timeout_s=150,
+            what="the batch to settle after the restart",
+            every_s=0.25,
+        )
         # The restarted API serves the batch and takes new work.
         got = httpx.get(f"{api}/v1/batches/{batch_id}", headers=auth, timeout=10)
         assert got.status_code == 200 and got.json()["total"] == N_ITEMS
-        more = httpx.post(f"{api}/v1/batches", headers=auth, timeout=30,
-                          json={"task": "classification", "items": items[:20]})
+        more = httpx.post(
+            f"{api}/v1/batches",
+            headers=auth,
+            timeout=30,
+            json={"task": "classification", "items": items[:20]},
+        )
         assert more.status_code == 201, more.text
-        wait_until(lambda: is_settled(store, "acme", more.json()["id"]), timeout_s=60,
-                   what="a batch submitted after the restart to settle")
+        wait_until(
+            lambda: is_settled(store, "acme", more.json()["id"]),
+            timeout_s=60,
+            what="a batch submitted after the restart to settle",
+        )
 
     settled = check_settled(store, "acme", batch_id, [i["id"] for i in items], allow_failed=False)
-    check_settled(store, "acme", more.json()["id"], [i["id"] for i in items[:20]], allow_failed=False)
+    check_settled(
+        store, "acme", more.json()["id"], [i["id"] for i in items[:20]], allow_failed=False
+    )
     print(f"worker restarts={restarts} relabeled={settled.relabeled} states={dict(settled.states)}")
     totals = store.state_totals()
     assert totals["queued"] == 0 and totals["labeling"] == 0

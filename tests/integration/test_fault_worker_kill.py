@@ -37,10 +37,15 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
     make_settings: Callable[..., Settings], redis_url: str, processes: Processes, tmp_path: Path
 ) -> None:
     store = Store.from_settings(make_settings())
-    items = [{"id": f"k{i}", "text": f"Order {i}: {'fine' if i % 2 else 'broken'}."} for i in range(N_ITEMS)]
+    items = [
+        {"id": f"k{i}", "text": f"Order {i}: {'fine' if i % 2 else 'broken'}."}
+        for i in range(N_ITEMS)
+    ]
     info, _ = store.create_batch(
         principal(),
-        BatchCreate(task="classification", items=items, guideline_version="v1", prompt_version="v1"),
+        BatchCreate(
+            task="classification", items=items, guideline_version="v1", prompt_version="v1"
+        ),
         idempotency_key=None,
         request_hash="kill",
     )
@@ -84,8 +89,10 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
         served = httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()["ok"]
 
     settled = check_settled(store, "acme", info.id, [i["id"] for i in items], allow_failed=False)
-    print(f"kills={kills} items labeling at kills={in_flight_at_kill} relabeled={settled.relabeled} "
-          f"states={dict(settled.states)} provider_calls={served}")
+    print(
+        f"kills={kills} items labeling at kills={in_flight_at_kill} relabeled={settled.relabeled} "
+        f"states={dict(settled.states)} provider_calls={served}"
+    )
     assert kills >= MIN_KILLS
     # The kills hit work in progress, and that work was redone (not lost, not doubled).
     assert in_flight_at_kill > 0
