@@ -19,9 +19,8 @@ from llmlabel.settings import Settings
 from llmlabel.store import Role, Store
 from tests.integration.conftest import Processes, service_env
 
-# schemathesis (and hypothesis, which it brings) belong in the test extras; until an
-# environment has them this module is reported as skipped, not as a collection error.
-schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis")
+# schemathesis (and hypothesis, which it brings) are test extras: missing, this fails loudly.
+import schemathesis  # noqa: E402
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable

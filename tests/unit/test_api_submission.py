@@ -203,3 +203,29 @@ def test_request_hash_ignores_body_format_and_key_order() -> None:
     other = parse_ndjson_batch(b'{"id": "a", "text": "u"}', LIMITS, task="ner",
                                guideline_version="v1")
     assert request_hash(other) != request_hash(as_ndjson)
+
+
+def test_strict_json_refuses_nan_deep_nesting_and_lone_surrogates() -> None:
+    from llmlabel.api.problems import Problem
+    from llmlabel.api.submission import MAX_NESTING, Limits, parse_json_batch, parse_ndjson_batch
+
+    limits = Limits(max_body_bytes=10**8, max_batch_items=10, max_item_bytes=10**7)
+
+    def refused(call: Any) -> str:
+        with pytest.raises(Problem) as info:
+            call()
+        assert info.value.status == 422
+        return str(info.value)
+
+    nan = b'{"task": "ner", "items": [{"id": "a", "text": "t", "s": NaN}]}'
+    assert "NaN is not valid JSON" in refused(lambda: parse_json_batch(nan, limits))
+    nested = "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1)
+    deep = b'{"task": "ner", "items": [{"id": "a", "text": "t", "m": ' + nested.encode() + b"}]}"
+    assert "items[0]: nested more than" in refused(lambda: parse_json_batch(deep, limits))
+    surrogate = b'{"id": "a", "text": "ok", "meta": {"k": ["\\udfff"]}}'
+    message = refused(lambda: parse_ndjson_batch(surrogate, limits, task="ner"))
+    assert "line 1: meta.k.0: holds a lone surrogate" in message
+    # at the limit is fine
+    ok_nested = "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1)
+    body = b'{"task": "ner", "items": [{"id": "a", "text": "t", "m": ' + ok_nested.encode() + b"}]}"
+    assert len(parse_json_batch(body, limits).items) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +144,55 @@ def check_content_length(header: str | None, limits: Limits) -> None:
         raise _too_large("max_body_bytes", limits.max_body_bytes, declared, "request body (bytes)")
 
 
+MAX_NESTING = 32
+"""Deepest nesting of objects and arrays inside one item; labels never need more, and
+deeper values break serialization later (pydantic and json both recurse)."""
+
+
+class _NotJson(ValueError):
+    """JSON that Python's parser accepts but the API does not (NaN, Infinity, deep nesting)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not valid JSON (use null or a number)")
+
+
+def _loads(data: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, and too-deep nesting is an input error, not a crash."""
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _NotJson(f"nested more than {MAX_NESTING} levels deep") from None
+
+
+def _walk(value: Any) -> Iterator[tuple[str, int, Any]]:
+    """(field path, nesting depth, value) of every value inside an item, without recursion."""
+    stack: list[tuple[str, int, Any]] = [("", 0, value)]
+    while stack:
+        path, depth, current = stack.pop()
+        yield path, depth, current
+        if isinstance(current, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), depth + 1, child)
+                         for key, child in current.items())
+        elif isinstance(current, list):
+            stack.extend((f"{path}.{i}" if path else str(i), depth + 1, child)
+                         for i, child in enumerate(current))
+
+
+def _item_problem(item: Any) -> tuple[str | None, str] | None:
+    """(field, reason) when an item cannot be stored as it is, else None."""
+    for path, depth, value in _walk(item):
+        if depth > MAX_NESTING:
+            return None, f"nested more than {MAX_NESTING} levels deep"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                bad = value[exc.start : exc.end]
+                return path or None, f"holds a lone surrogate escape ({bad!a}), not valid text"
+    return None
+
+
 def _item_size(item: Any) -> int:
     return len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -180,7 +230,7 @@ def _check_items(items: list[SubmittedItem], errors: _Errors) -> None:
 def parse_json_batch(body: bytes, limits: Limits) -> Submission:
     """A JSON submit body -> Submission (422 with the position of a syntax error)."""
     try:
-        data = json.loads(body)
+        data = _loads(body)
     except json.JSONDecodeError as exc:
         raise Problem(
             422,
@@ -193,6 +243,8 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
         ) from None
     except UnicodeDecodeError as exc:
         raise Problem(422, f"body is not UTF-8 (byte {exc.start})", slug="malformed-json") from None
+    except _NotJson as exc:
+        raise Problem(422, f"body: {exc}", title="Malformed JSON", slug="malformed-json") from None
     if not isinstance(data, dict):
         raise Problem(
             422,
@@ -215,6 +267,10 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
     errors = _Errors("Invalid batch")
     items: list[SubmittedItem] = []
     for index, raw in enumerate(submit.items):
+        problem = _item_problem(raw)
+        if problem is not None:
+            errors.add({"index": index}, f"items[{index}]", *problem)
+            continue
         size = _item_size(raw)
         if size > limits.max_item_bytes:
             raise _too_large("max_item_bytes", limits.max_item_bytes, size, f"items[{index}] (bytes)")
@@ -257,7 +313,7 @@ def parse_ndjson_batch(
                              f"line {number} (bytes)")
         where = {"line": number}
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as exc:
             errors.add(where, f"line {number}", None,
                        f"not valid JSON: {exc.msg} at column {exc.colno}")
@@ -265,9 +321,16 @@ def parse_ndjson_batch(
         except UnicodeDecodeError as exc:
             errors.add(where, f"line {number}", None, f"not UTF-8 (byte {exc.start} of the line)")
             continue
+        except _NotJson as exc:
+            errors.add(where, f"line {number}", None, str(exc))
+            continue
         if not isinstance(value, dict):
             errors.add(where, f"line {number}", None,
                        f"an item is a JSON object, got {type(value).__name__}")
+            continue
+        problem = _item_problem(value)
+        if problem is not None:
+            errors.add(where, f"line {number}", *problem)
             continue
         items.append(SubmittedItem(item=value, index=index, line=number))
     _check_items(items, errors)
