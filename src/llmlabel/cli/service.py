@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
+import redis.exceptions
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -78,7 +79,21 @@ def worker(
         f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
         f"concurrency {settings.worker_concurrency}"
     )
-    run_worker(settings, burst=burst, name=name)
+    delay, restarts = 1.0, 0
+    while True:
+        try:
+            # A restarted worker needs a new name: the old one stays registered until its TTL.
+            run_name = f"{name}-r{restarts}" if name and restarts else name
+            run_worker(settings, burst=burst, name=run_name)
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if burst:
+                raise
+            # Redis restarting: nothing is lost (items hold leases; the reaper re-queues
+            # them), so wait and start over instead of leaving it to a supervisor.
+            _err.print(f"worker: lost Redis ({exc}); starting again in {delay:.0f}s")
+            time.sleep(delay)
+            delay, restarts = min(delay * 2, 30.0), restarts + 1
 
 
 @app.command()
