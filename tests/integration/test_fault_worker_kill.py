@@ -83,7 +83,10 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
         wait_until(
             lambda: is_settled(store, "acme", info.id),
             timeout_s=120,
-            what="the batch to settle after the kills",
+            # The counts tell a stuck queued item (its job lost before it was claimed)
+            # from one stuck labeling (a lease never reaped).
+            what=f"the batch to settle after {kills} kills "
+            f"(counts when the wait began: {dict(store.get_batch('acme', info.id).counts)})",
             every_s=0.25,
         )
         served = httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()["ok"]
