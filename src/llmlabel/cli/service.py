@@ -336,6 +336,7 @@ def _print_next_steps(base: str, keys: dict[Role, str], batch_ids: list[str], lo
     _out.print(
         f"  review  curl -X POST -H 'Authorization: Bearer {reviewer}' {base}/v1/review/claim"
     )
+    _out.print(f"  pages   {base}/ui/review (sign in with the reviewer key), {base}/ui/operator")
     _out.print(f"  docs    {base}/docs")
     _out.print(
         f"  keys    admin {keys[Role.ADMIN]}\n          submitter {submitter}\n          reviewer {reviewer}"
