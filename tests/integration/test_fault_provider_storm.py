@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from llmlabel.settings import Settings
-from llmlabel.store import BatchCreate, Store
-from tests.integration.conftest import Processes, principal, provider, service_env, wait_until
-from tests.support.fault_checks import check_settled, is_settled
+from llmlabel.store import Store
+from tests.integration.conftest import Processes, provider, service_env, wait_until
+from tests.support.fault_checks import check_settled, is_settled, submit_classification
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -38,14 +38,7 @@ def test_provider_storm_settles_every_item_exactly_once(
         {"id": f"s{i}", "text": f"Ticket {i}: {'thanks!' if i % 2 else 'still broken'}"}
         for i in range(N_ITEMS)
     ]
-    info, _ = store.create_batch(
-        principal(),
-        BatchCreate(
-            task="classification", items=items, guideline_version="v1", prompt_version="v1"
-        ),
-        idempotency_key=None,
-        request_hash="storm",
-    )
+    batch_id = submit_classification(store, items, request_hash="storm")
     with provider(latency_ms=60, latency_jitter_ms=20, disagree_rate=0.2) as base_url:
         control = httpx.Client(base_url=base_url.removesuffix("/v1"), timeout=10)
 
@@ -66,7 +59,7 @@ def test_provider_storm_settles_every_item_exactly_once(
         for i in range(2):
             processes.worker(env, name=f"w{i}")
         wait_until(
-            lambda: store.get_batch("acme", info.id).counts["labeling"] > 0,
+            lambda: store.get_batch("acme", batch_id).counts["labeling"] > 0,
             timeout_s=60,
             what="the workers to start labeling",
             every_s=0.05,
@@ -78,13 +71,13 @@ def test_provider_storm_settles_every_item_exactly_once(
             time.sleep(BURST_S)
             configure(throttle_rate=0.0)
         wait_until(
-            lambda: is_settled(store, "acme", info.id),
+            lambda: is_settled(store, "acme", batch_id),
             timeout_s=150,
             what="the batch to settle during the storm",
             every_s=0.25,
         )
         stormy = control.get("/stats").json()
-        first = check_settled(store, "acme", info.id, [i["id"] for i in items], allow_failed=True)
+        first = check_settled(store, "acme", batch_id, [i["id"] for i in items], allow_failed=True)
 
         # The storm really happened, in every kind.
         for counter in ("server_errors", "rate_limited", "timeouts", "malformed"):
@@ -98,16 +91,16 @@ def test_provider_storm_settles_every_item_exactly_once(
 
         configure(**CALM)
         failed = first.states["failed"]
-        assert store.retry_failed("acme", info.id, actor="ops") == failed
+        assert store.retry_failed("acme", batch_id, actor="ops") == failed
         wait_until(
-            lambda: is_settled(store, "acme", info.id),
+            lambda: is_settled(store, "acme", batch_id),
             timeout_s=90,
             what="the retried items to settle",
             every_s=0.25,
         )
         calls_served = control.get("/stats").json()["ok"]
 
-    final = check_settled(store, "acme", info.id, [i["id"] for i in items], allow_failed=False)
+    final = check_settled(store, "acme", batch_id, [i["id"] for i in items], allow_failed=False)
     kinds = ("requests", "ok", "server_errors", "rate_limited", "timeouts", "malformed")
     print(f"storm: {dict(first.states)} provider={ {k: stormy[k] for k in kinds} }")
     # Labels made during the storm were not touched by the retry.

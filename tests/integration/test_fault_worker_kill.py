@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from llmlabel.settings import Settings
-from llmlabel.store import BatchCreate, Store
-from tests.integration.conftest import Processes, principal, provider, service_env, wait_until
-from tests.support.fault_checks import check_settled, is_settled
+from llmlabel.store import Store
+from tests.integration.conftest import Processes, provider, service_env, wait_until
+from tests.support.fault_checks import check_settled, is_settled, submit_classification
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -41,14 +41,7 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
         {"id": f"k{i}", "text": f"Order {i}: {'fine' if i % 2 else 'broken'}."}
         for i in range(N_ITEMS)
     ]
-    info, _ = store.create_batch(
-        principal(),
-        BatchCreate(
-            task="classification", items=items, guideline_version="v1", prompt_version="v1"
-        ),
-        idempotency_key=None,
-        request_hash="kill",
-    )
+    batch_id = submit_classification(store, items, request_hash="kill")
     rng = random.Random(7)
     with provider(latency_ms=40, latency_jitter_ms=20, disagree_rate=0.3) as base_url:
         env = service_env(
@@ -69,7 +62,7 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
         next_name = WORKERS
         while time.monotonic() - started < MAX_KILL_PHASE_S:
             time.sleep(KILL_EVERY_S)
-            counts = store.get_batch("acme", info.id).counts
+            counts = store.get_batch("acme", batch_id).counts
             if kills >= MIN_KILLS and counts["queued"] + counts["labeling"] == 0:
                 break
             victim = live.pop(rng.randrange(len(live)))
@@ -81,17 +74,17 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
             next_name += 1
 
         wait_until(
-            lambda: is_settled(store, "acme", info.id),
+            lambda: is_settled(store, "acme", batch_id),
             timeout_s=120,
             # The counts tell a stuck queued item (its job lost before it was claimed)
             # from one stuck labeling (a lease never reaped).
             what=f"the batch to settle after {kills} kills "
-            f"(counts when the wait began: {dict(store.get_batch('acme', info.id).counts)})",
+            f"(counts when the wait began: {dict(store.get_batch('acme', batch_id).counts)})",
             every_s=0.25,
         )
         served = httpx.get(base_url.removesuffix("/v1") + "/stats", timeout=5).json()["ok"]
 
-    settled = check_settled(store, "acme", info.id, [i["id"] for i in items], allow_failed=False)
+    settled = check_settled(store, "acme", batch_id, [i["id"] for i in items], allow_failed=False)
     print(
         f"kills={kills} items labeling at kills={in_flight_at_kill} relabeled={settled.relabeled} "
         f"states={dict(settled.states)} provider_calls={served}"

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from typing import Any
+
 from llmlabel.domain import ItemState
-from llmlabel.store import ItemView, Store
+from llmlabel.store import BatchCreate, ItemView, Principal, Role, Store
 
 __all__ = ["Settled", "check_settled", "is_settled"]
 
@@ -69,3 +71,15 @@ def check_settled(
     assert check.ok, check
     assert info.counts == {s.value: states[s.value] for s in ItemState}
     return Settled(items=items, states=states, attempts=sum(i.attempts for i in items.values()))
+
+
+def submit_classification(store: Store, items: list[dict[str, Any]], *, request_hash: str) -> str:
+    """Store a classification batch for team "acme" (v1 guideline and prompt); its id."""
+    info, _ = store.create_batch(
+        Principal(key_id="fault", team="acme", role=Role.ADMIN, name="fault-test"),
+        BatchCreate(task="classification", items=items, guideline_version="v1",
+                    prompt_version="v1"),
+        idempotency_key=None,
+        request_hash=request_hash,
+    )
+    return info.id

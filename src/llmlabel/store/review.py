@@ -86,17 +86,16 @@ class ReviewMixin(SecondReviewMixin):
         """Extend a held lease by settings.review_lease_s from now; LeaseError if expired or foreign."""
         team = principal.team
         self._require_item(team, item_id)
-        if self._is_second(team, item_id, lease_token):
-            return self._renew_second(principal, item_id, lease_token)
+        second = self._is_second(team, item_id, lease_token)
         now = self._now()
         ok = self._run(
-            "RENEW_REVIEW",
+            "RENEW_SECOND" if second else "RENEW_REVIEW",
             [],
             [keys.team_prefix(team), item_id, lease_token, now, now + self.settings.review_lease_s],
         )
         if not ok:
             raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
-        return self._claim_view(team, item_id)
+        return (self._second_claim_view if second else self._claim_view)(team, item_id)
 
     def decide(
         self,

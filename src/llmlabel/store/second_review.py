@@ -105,18 +105,6 @@ class SecondReviewMixin(StoreBase):
         token = self._text(self.redis.hget(keys.item(team, item_id), "r2token"))
         return token is not None and token == lease_token
 
-    def _renew_second(self, principal: Principal, item_id: str, lease_token: str) -> ReviewClaim:
-        team = principal.team
-        now = self._now()
-        ok = self._run(
-            "RENEW_SECOND",
-            [],
-            [keys.team_prefix(team), item_id, lease_token, now, now + self.settings.review_lease_s],
-        )
-        if not ok:
-            raise LeaseError(f"the review lease on {item_id} is expired or not yours; claim again")
-        return self._second_claim_view(team, item_id)
-
     def _decide_second(
         self,
         principal: Principal,
