@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-
 from typing import Any
 
 from llmlabel.domain import ItemState
