@@ -29,11 +29,21 @@ if [ "${LLMLABEL_SKIP_APT:-0}" != 1 ]; then
   apt_install redis-server ${LLMLABEL_APT_EXTRA:-}
 fi
 
+stamp="$VENV/.llmlabel-installed"
+# A virtualenv that holds extras this run does not ask for would hide a dependency the
+# run forgets (tests first, then the demo): start it again from nothing.
+if [ -f "$stamp" ]; then
+  had=$(cut -d- -f2- "$stamp" | tr ',' '\n' | sort -u)
+  wanted=$(printf '%s' "$EXTRAS" | tr ',' '\n' | sort -u)
+  if [ -n "$(comm -23 <(echo "$had") <(echo "$wanted"))" ]; then
+    log "recreating $VENV: it holds extras [$(echo $had | tr ' ' ',')] beyond [$EXTRAS]"
+    rm -rf "$VENV"
+  fi
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.llmlabel-installed"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing llmlabel[$EXTRAS] (first time: llama-cpp-python compiles for a few minutes)"
