@@ -52,6 +52,7 @@ def install_wheel(wheel: Path, root: Path, *, extra: str | None = None) -> Wheel
     target = f"{wheel}[{extra}]" if extra else str(wheel)
     result = subprocess.run(
         [str(env.python), "-m", "pip", "install", "-q", "--disable-pip-version-check", target],
+        check=False,
         capture_output=True,
         text=True,
     )
