@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # -- review ------------------------------------------------------------------
     review_lease_s: int = Field(600, ge=5, description="How long a claimed review item is held")
+    undo_window_s: int = Field(
+        300, ge=0, description="How long a reviewer may undo their own last decision on an item"
+    )
     gold_share: float = Field(
         0.05,
         ge=0.0,

@@ -105,6 +105,7 @@ class ClaimRequest(BaseModel):
 
     task: str | None = None
     batch_id: str | None = None
+    item_id: str | None = Field(None, description="Claim this item (the list view's open)")
 
 
 class DecisionRequest(BaseModel):

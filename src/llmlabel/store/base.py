@@ -13,7 +13,7 @@ from redis.commands.core import Script
 from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
 from llmlabel.errors import ConfigError, StoreError
 from llmlabel.settings import Settings
-from llmlabel.store import jobs, keys, lua
+from llmlabel.store import jobs, keys, lua, lua_review
 from llmlabel.store.models import BatchInfo, ItemView, SecondReview
 
 __all__ = ["StoreBase", "item_view", "split_item_id"]
@@ -131,7 +131,9 @@ class StoreBase:
         self._clock = clock
         self._rq_redis: redis.Redis | None = None
         self._scripts: dict[str, Script] = {
-            name: redis_client.register_script(getattr(lua, name)) for name in lua.__all__
+            name: redis_client.register_script(getattr(module, name))
+            for module in (lua, lua_review)
+            for name in module.__all__
         }
 
     @classmethod
@@ -208,3 +210,6 @@ class StoreBase:
 
 AUDIT_MAX = 100_000
 """Audit events kept per team (the oldest are trimmed)."""
+
+HISTORY_MAX = 500
+"""Decisions kept in each reviewer's own history list (the oldest are trimmed)."""

@@ -45,6 +45,7 @@ __all__ = [
     "review2_queue",
     "review2_queue_batch",
     "review2_queue_task",
+    "review_history",
     "review_leases",
     "review_queue",
     "review_queue_batch",
@@ -129,6 +130,11 @@ def review_queue_task(team: str, task: str) -> str:
 def review_queue_batch(team: str, batch_id: str) -> str:
     """The review queue restricted to one batch."""
     return f"{team_prefix(team)}rq:batch:{batch_id}"
+
+
+def review_history(team: str, key_id: str) -> str:
+    """List of one reviewer key's own decisions and undos (audit event JSON), newest first."""
+    return f"{team_prefix(team)}rh:{key_id}"
 
 
 def review_leases(team: str) -> str:

@@ -6,7 +6,7 @@ counters always equal the item states, and a transition that already happened
 is a no-op (a job that runs twice never counts twice). Key suffixes used here
 mirror `keys.py`: `{prefix}i:{item}`, `{prefix}b:{batch}`, `{prefix}b:{batch}:s:{state}`,
 `{prefix}rq`, `{prefix}rq:task:{task}`, `{prefix}rq:batch:{batch}`, `{prefix}rl`,
-`{prefix}audit`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
+`{prefix}audit`, `{prefix}rh:{key_id}`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
 `{prefix}rq2:batch:{batch}`, `{prefix}rl2`, where `prefix` is `keys.team_prefix(team)`.
 """
 
@@ -103,6 +103,13 @@ local function release_expired2(prefix, now)
     end
     redis.call('ZREM', prefix .. 'rl2', id)
   end
+end
+
+-- A reviewer's own decisions, newest first (`{prefix}rh:{key_id}`), for their history and undo.
+local function push_history(prefix, key_id, event, max)
+  if key_id == nil or key_id == '' then return end
+  redis.call('LPUSH', prefix .. 'rh:' .. key_id, event)
+  redis.call('LTRIM', prefix .. 'rh:' .. key_id, 0, tonumber(max) - 1)
 end
 
 -- Return expired review leases of one team to needs_review, at their old queue place.
@@ -339,11 +346,12 @@ return 1
 
 DECIDE = _script("""
 -- ARGV: prefix, id, token, now, decision, label ('' = keep), comment, actor, audit_max,
---   second ('1': queue the item once for a second reviewer after this decision)
--- Returns 'missing', 'lease' or the new state.
+--   second ('1': queue the item once for a second reviewer after this decision),
+--   key_id (the deciding key: its history list, and who may undo), history_max
+-- Returns 'missing', 'lease' or the new state. The `d*` fields keep what an undo restores.
 local prefix, id, token, now, decision = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ikey = prefix .. 'i:' .. id
-local f = redis.call('HMGET', ikey, 'state', 'rtoken', 'runtil', 'label')
+local f = redis.call('HMGET', ikey, 'state', 'rtoken', 'runtil', 'label', 'source')
 if not f[1] then return 'missing' end
 if f[1] ~= 'in_review' or f[2] ~= token or tonumber(f[3]) <= tonumber(now) then return 'lease' end
 local to = ({approve = 'approved', fix = 'fixed', reject = 'rejected', skip = 'needs_review'})[decision]
@@ -356,13 +364,15 @@ if decision == 'fix' then
   redis.call('HSET', ikey, 'label', label, 'source', 'human')
 end
 if decision == 'skip' then
-  redis.call('HDEL', ikey, 'reviewer')
+  redis.call('HDEL', ikey, 'reviewer', 'dkey', 'dat', 'dprev_state', 'dprev_label', 'dprev_source', 'dr2')
   -- Behind the others, so the reviewer who skipped does not get it straight back.
   enqueue_review(prefix, ikey, id, now)
 else
-  redis.call('HSET', ikey, 'reviewer', ARGV[8], 'comment', ARGV[7])
+  redis.call('HSET', ikey, 'reviewer', ARGV[8], 'comment', ARGV[7], 'dkey', ARGV[11], 'dat', now,
+    'dprev_state', 'in_review', 'dprev_label', f[4] or '', 'dprev_source', f[5] or '', 'dr2', '0')
   if ARGV[10] == '1' and redis.call('HEXISTS', ikey, 'r2state') == 0 then
     enqueue_review2(prefix, ikey, id, now)
+    redis.call('HSET', ikey, 'dr2', '1')
   end
 end
 -- Labels are embedded as stored JSON text: a cjson round trip would turn [] into {}.
@@ -373,6 +383,7 @@ local event = '{"at":' .. now .. ',"actor":' .. cjson.encode(ARGV[8]) .. ',"acti
   .. '},"after":{"state":"' .. to .. '","label":' .. label .. '},"comment":' .. comment .. '}'
 redis.call('LPUSH', prefix .. 'audit', event)
 redis.call('LTRIM', prefix .. 'audit', 0, tonumber(ARGV[9]) - 1)
+if decision ~= 'skip' then push_history(prefix, ARGV[11], event, ARGV[12]) end
 return to
 """)
 

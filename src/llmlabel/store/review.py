@@ -8,7 +8,7 @@ import secrets
 from llmlabel.domain import ItemState
 from llmlabel.errors import LabelValidationError, LeaseError, NotFoundError
 from llmlabel.store import keys
-from llmlabel.store.base import AUDIT_MAX, item_view, split_item_id
+from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, item_view, split_item_id
 from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
 from llmlabel.store.second_review import SecondReviewMixin, iso_time
 
@@ -144,6 +144,8 @@ class ReviewMixin(SecondReviewMixin):
                 principal.name or principal.key_id,
                 AUDIT_MAX,
                 "1" if decision != Decision.SKIP and self._draw_second_review() else "0",
+                principal.key_id,
+                HISTORY_MAX,
             ],
         )
         if result == "missing":

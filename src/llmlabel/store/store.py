@@ -1,7 +1,7 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, versions, gold items and gold in review); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items and gold in review); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -13,6 +13,8 @@ from llmlabel.store.gold import GoldMixin
 from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
 from llmlabel.store.review import ReviewMixin
+from llmlabel.store.review_tools import ReviewToolsMixin
+from llmlabel.store.stats import StatsMixin
 from llmlabel.store.versions import VersionsMixin
 
 __all__ = ["Store"]
@@ -20,8 +22,10 @@ __all__ = ["Store"]
 
 class Store(
     ApiKeysMixin,
+    StatsMixin,
     BatchesMixin,
     LabelingMixin,
+    ReviewToolsMixin,
     ReviewMixin,
     VersionsMixin,
     GoldMixin,

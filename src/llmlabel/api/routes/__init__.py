@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from llmlabel.api.routes import batches, exports, gold, health, review, ui, versions
+from llmlabel.api.routes import (
+    batches,
+    exports,
+    gold,
+    health,
+    review,
+    review_tools,
+    stats,
+    ui,
+    versions,
+)
 
 __all__ = ["ROUTERS"]
 
 ROUTERS = (
     batches.router,
     exports.router,
+    review_tools.router,
     review.router,
+    stats.router,
     versions.router,
     gold.router,
     health.router,

@@ -44,6 +44,9 @@ def claim(
         # Another team's batch id answers 404, like every other route, not an empty 204.
         store.get_batch(principal.team, batch_id)
     task = filters.task or task
+    if filters.item_id is not None:
+        one = store.claim_item(principal, filters.item_id)
+        return Response(status_code=204) if one is None else one
     claimed = store.claim_gold(principal, task=task, batch_id=batch_id) or store.claim_review(
         principal, task=task, batch_id=batch_id
     )
