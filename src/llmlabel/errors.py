@@ -71,12 +71,14 @@ class UnknownVersionError(GuidelineError):
 
 
 class InputError(LlmlabelError):
-    """An input item does not fit its task; `field` names the offending field."""
+    """An input item does not fit its task; `field` names the offending field, `item` its id."""
 
-    def __init__(self, message: str, *, field: str | None = None, line: int | None = None):
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None,
+                 item: str | None = None):
         super().__init__(message)
         self.field = field
         self.line = line
+        self.item = item
 
 
 class LabelValidationError(LlmlabelError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import redis
 
 from llmlabel.exports import formats_for
 from llmlabel.settings import Settings
-from llmlabel.store import Role, Store
+from llmlabel.store import Role, Store, keys
 from tests.conftest import load_dev_items
 from tests.integration.conftest import Processes, service_env
 from tests.unit.test_exports_label_studio import LABEL_STUDIO_IMPORT
@@ -64,7 +65,7 @@ def stack(
     procs = Processes(Path(tmp_path_factory.mktemp("logs")))
     redis.Redis.from_url(redis_server).flushdb()
     store = Store.from_settings(Settings(_env_file=None, redis_url=redis_server))  # type: ignore[call-arg]
-    keys = {
+    headers = {
         role: {"Authorization": f"Bearer {store.create_api_key(team='exp', role=role, name=role.value)}"}
         for role in Role
     }
@@ -74,18 +75,18 @@ def stack(
             batches = {}
             for task in TASKS:
                 response = client.post("/v1/batches", json={"task": task, "items": task_items(task)},
-                                       headers=keys[Role.SUBMITTER])
+                                       headers=headers[Role.SUBMITTER])
                 assert response.status_code == 201, response.text
                 batches[task] = response.json()["id"]
             procs.run_burst(env, name="w-export")
             results = {}
             for task, batch_id in batches.items():
                 lines = client.get(f"/v1/batches/{batch_id}/results",
-                                   headers=keys[Role.SUBMITTER]).text.splitlines()
+                                   headers=headers[Role.SUBMITTER]).text.splitlines()
                 results[task] = [json.loads(line) for line in lines]
                 assert all(r["state"] in FINAL | PENDING for r in results[task]), results[task]
-            yield {"client": client, "keys": keys, "other": other, "batches": batches,
-                   "results": results}
+            yield {"client": client, "keys": headers, "other": other, "batches": batches,
+                   "results": results, "env": env, "procs": procs, "redis": redis_server}
     finally:
         procs.stop_all()
 
@@ -188,14 +189,24 @@ def test_every_format_of_every_task_reads_back(stack: dict[str, Any], task: str,
     rows = expected(stack["results"][task], pending=True)
     assert rows, f"no labeled {task} item to export"
     CHECKS[fmt](response.text, rows)
+    # The whole file, its length known up front, with what was written and left out.
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert int(response.headers["x-export-written"]) == len(rows)
+    skipped = json.loads(response.headers["x-export-skipped"])
+    assert sum(skipped.values()) == len(stack["results"][task]) - len(rows)
 
 
 def test_only_final_labels_by_default_and_best_pairs(stack: dict[str, Any]) -> None:
     client, headers = stack["client"], stack["keys"][Role.OPERATOR]
     for task in ("safety", "ner"):
-        body = client.get(f"/v1/batches/{stack['batches'][task]}/export",
-                          params={"format": "jsonl"}, headers=headers).text
-        check_jsonl(body, expected(stack["results"][task], pending=False))
+        response = client.get(f"/v1/batches/{stack['batches'][task]}/export",
+                              params={"format": "jsonl"}, headers=headers)
+        check_jsonl(response.text, expected(stack["results"][task], pending=False))
+        # Pending labels are left out, and the header says how many and why.
+        left_out = Counter("no label" if r["label"] is None else f"state {r['state']}"
+                           for r in stack["results"][task]
+                           if r["state"] not in FINAL or r["label"] is None)
+        assert json.loads(response.headers["x-export-skipped"]) == dict(left_out)
     body = client.get(f"/v1/batches/{stack['batches']['preference']}/export",
                       params={"format": "dpo", "pairs": "best", "include_pending": "true"},
                       headers=headers).text
@@ -226,3 +237,47 @@ def test_roles_and_teams(stack: dict[str, Any]) -> None:
     for role in (Role.SUBMITTER, Role.OPERATOR, Role.ADMIN):
         assert client.get(url, params={"format": "jsonl"},
                           headers=stack["keys"][role]).status_code == 200
+
+
+def test_ner_tokens_that_do_not_spell_the_text_are_refused_at_submit(stack: dict[str, Any]) -> None:
+    items = [{"id": "ok", "text": "Paris is nice", "tokens": ["Paris", "is", "nice"]},
+             {"id": "bad", "text": "Paris is nice", "tokens": ["Lyon", "rocks"]},
+             {"id": "short", "text": "Paris is nice", "tokens": ["Paris", "is"]}]
+    response = stack["client"].post("/v1/batches", json={"task": "ner", "items": items},
+                                    headers=stack["keys"][Role.SUBMITTER])
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "tokens"), (2, "tokens")]
+    assert "'Lyon'" in errors[0]["message"] and "'nice'" in errors[1]["message"]
+
+
+def test_an_item_the_format_cannot_hold_is_a_422_listing_it_not_a_short_file(
+    stack: dict[str, Any],
+) -> None:
+    """Rows stored before tokens were checked at submit: CoNLL cannot write them."""
+    client, headers = stack["client"], stack["keys"][Role.SUBMITTER]
+    items = [{"id": f"n{i}", "text": "Paris is nice", "tokens": ["Paris", "is", "nice"]}
+             for i in range(3)]
+    created = client.post("/v1/batches", json={"task": "ner", "items": items}, headers=headers)
+    assert created.status_code == 201, created.text
+    batch_id = created.json()["id"]
+    stack["procs"].run_burst(stack["env"], name="w-export-legacy")
+    store_redis = redis.Redis.from_url(stack["redis"], decode_responses=True)
+    for index in (0, 2):
+        store_redis.hset(keys.item("exp", f"{batch_id}:{index}"), "input",
+                         json.dumps({"text": "Paris is nice", "tokens": ["Lyon", "rocks"]}))
+    url = f"/v1/batches/{batch_id}/export"
+    response = client.get(url, params={"format": "conll", "include_pending": "true"},
+                          headers=headers)
+    assert response.status_code == 422, response.text[:300]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["n_items"] == 2
+    assert [(e["item"], e["field"]) for e in problem["errors"]] == [
+        ("n0", "input.tokens"), ("n2", "input.tokens")]
+    # A format that does not read tokens still exports every item, whole.
+    whole = client.get(url, params={"format": "jsonl", "include_pending": "true"},
+                       headers=headers)
+    assert whole.status_code == 200
+    assert [r["id"] for r in lines(whole.text)] == ["n0", "n1", "n2"]
+    assert whole.headers["x-export-written"] == "3"

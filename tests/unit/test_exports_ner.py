@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llmlabel.errors import InputError
-from llmlabel.exports import ExportOptions, ExportStats, export, parse_result_lines
+from llmlabel.exports import ExportOptions, export, parse_result_lines
 from llmlabel.exports.ner import bio_to_spans, spans_to_bio, tokenize
 from tests.conftest import load_dev_items
 
@@ -123,14 +123,16 @@ def test_a_span_cutting_a_token_is_widened_to_whole_tokens() -> None:
     assert bio_to_spans(tokens, tags) == [(0, 11, "location")]  # "New Yorkers"
 
 
-def test_an_entity_left_without_tokens_is_dropped_and_counted() -> None:
-    # The second span lies inside the first one's only token: the earlier entity keeps it.
-    stats = ExportStats()
+def test_an_entity_left_without_tokens_fails_the_row_instead_of_being_dropped() -> None:
+    # The second span lies inside the first one's only token: written, it would be lost.
     rows = [make_row("a", "Harrypotter rocks", [(0, 11, "creative-work"), (0, 5, "person")])]
-    out = "".join(export(rows, "conll", "ner", stats=stats))
-    assert out.splitlines()[0] == "Harrypotter\tB-creative-work"
-    assert stats.skipped == {"entity covering no token": 1}
-    assert stats.written == 1
+    with pytest.raises(InputError, match=r"row 'a': 1 entity would cover no token") as info:
+        "".join(export(rows, "conll", "ner"))
+    assert (info.value.item, info.value.field) == ("a", "label.entities")
+    # spans_to_bio itself still says what it had to drop (earlier entity keeps the token).
+    tags, dropped = spans_to_bio(tokenize("Harrypotter rocks"),
+                                 [(0, 11, "creative-work"), (0, 5, "person")])
+    assert (tags, dropped) == (["B-creative-work", "O"], 1)
 
 
 def test_bio_decoding_follows_conlleval_for_stray_i_tags() -> None:
@@ -140,11 +142,10 @@ def test_bio_decoding_follows_conlleval_for_stray_i_tags() -> None:
     assert bio_to_spans(tokens, ["B-x", "B-x", "O", "I-x"]) == [(0, 1, "x"), (2, 3, "x"), (6, 7, "x")]
 
 
-def test_an_item_without_tokens_is_skipped() -> None:
-    stats = ExportStats()
-    out = "".join(export([make_row("a", "   ", [])], "conll", "ner", stats=stats))
-    assert out == ""
-    assert stats.skipped == {"no tokens": 1}
+def test_an_item_without_tokens_fails_the_row_instead_of_being_skipped() -> None:
+    with pytest.raises(InputError, match=r"row 'a': the text has no token") as info:
+        "".join(export([make_row("a", "   ", [])], "conll", "ner"))
+    assert info.value.field == "input.text"
 
 
 def test_an_entity_outside_the_text_names_the_row_and_its_line() -> None:

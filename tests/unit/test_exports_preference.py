@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmlabel.errors import InputError
-from llmlabel.exports import ExportOptions, ExportStats, export
+from llmlabel.exports import ExportOptions, export
 from llmlabel.exports.preference import hh_to_messages, ranked_pairs
 from tests.conftest import load_dev_items
 
@@ -103,11 +103,10 @@ def test_dev_set_round_trip_keeps_the_human_choice() -> None:
         assert rebuilt == item["prompt"]
 
 
-def test_a_ranking_of_one_response_is_skipped() -> None:
-    stats = ExportStats()
-    out = "".join(export([make_row("a", "Q?", ["x", "y"], [1])], "dpo", "preference", stats=stats))
-    assert out == ""
-    assert stats.skipped == {"ranking of fewer than 2 responses": 1}
+def test_a_ranking_of_one_response_fails_the_row_instead_of_being_skipped() -> None:
+    with pytest.raises(InputError, match=r"row 'a': label 'ranking' orders 1 response") as info:
+        "".join(export([make_row("a", "Q?", ["x", "y"], [1])], "dpo", "preference"))
+    assert (info.value.item, info.value.field) == ("a", "label.ranking")
 
 
 @pytest.mark.parametrize("ranking", [[0, 0], [0, 2], ["0", "1"]])

@@ -53,6 +53,33 @@ def test_input_needs_text(task: NerTask) -> None:
     with pytest.raises(InputError) as err:
         task.validate_input({"id": "x", "text": ""})
     assert err.value.field == "text"
+    with pytest.raises(InputError, match="non-whitespace") as err:
+        task.validate_input({"id": "x", "text": " \n "})
+    assert err.value.field == "text"
+
+
+@pytest.mark.parametrize(
+    ("tokens", "message"),
+    [
+        (["Lyon", "rocks"], r"token 0 \('Lyon'\) does not match the text at offset 0"),
+        (["Paris", "is"], r"the text from offset 9 \('nice'\) is in no token"),
+        (["Paris", "is", "nice", "!"], r"token 3 \('!'\) does not match the text at offset 13"),
+        (["Paris", "", "is", "nice"], r"token 1 \(''\) must be non-empty"),
+        (["Paris is", "nice"], r"token 0 \('Paris is'\) must be non-empty and hold no whitespace"),
+        (["nice", "is", "Paris"], r"token 0 \('nice'\)"),
+    ],
+)
+def test_tokens_must_spell_out_the_text(task: NerTask, tokens: list[str], message: str) -> None:
+    with pytest.raises(InputError, match=message) as err:
+        task.validate_input({"id": "x", "text": "Paris is nice", "tokens": tokens})
+    assert err.value.field == "tokens"
+
+
+def test_tokens_may_be_separated_by_any_whitespace(task: NerTask) -> None:
+    item = _item(task, "  Paris,\tis\n nice ", tokens=["Paris", ",", "is", "nice"])
+    assert item.tokens == ["Paris", ",", "is", "nice"]
+    for dev in load_dev_items("ner"):
+        task.validate_input(dev)
 
 
 # -- one sample --------------------------------------------------------------

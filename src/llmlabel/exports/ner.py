@@ -11,8 +11,8 @@ the rest `I-label`. So a span that cuts a token ("Lon" of "London") is widened
 to whole tokens: read back, it covers "London". Token-aligned spans, the normal
 case, come back exactly. Entities never overlap in llmlabel's NER labels; if a
 token overlaps two anyway, the entity that starts first (at equal starts, the
-longer) keeps it, and an entity left with no token is dropped (counted in the
-export stats). Tags are decoded the conlleval way (`bio_to_spans`): an `I-` tag
+longer) keeps it, and an entity left with no token makes the row an error
+(writing the sentence without it would lose a label). Tags are decoded the conlleval way (`bio_to_spans`): an `I-` tag
 that does not continue an open entity of its label starts a new one.
 
 `ExportOptions.conll_ids` puts a `# id = <item id>` line (no tab) before each
@@ -125,11 +125,13 @@ def export_conll(rows: Iterable[ResultRow], task: str, options: ExportOptions,
         text = row.text_input("text")
         tokens = _tokens_of(row, text)
         if not tokens:
-            stats.skip("no tokens")
-            continue
+            raise row.error("the text has no token to tag", field="input.text")
         tags, dropped = spans_to_bio(tokens, entities_of(row, text))
-        for _ in range(dropped):
-            stats.skip("entity covering no token")
+        if dropped:
+            # Writing the sentence without them would hand out a file that lost labels.
+            raise row.error(f"{dropped} entit{'y' if dropped == 1 else 'ies'} would cover no "
+                            f"token of its own (between tokens, or overlapping another)",
+                            field="label.entities")
         header = f"# id = {row.id}\n" if options.conll_ids else ""
         stats.written += 1
         yield header + "".join(f"{tok}\t{tag}\n" for (tok, _s, _e), tag in zip(tokens, tags, strict=True)) + "\n"

@@ -84,8 +84,8 @@ def _pairs(rows: Iterable[ResultRow], options: ExportOptions, stats: ExportStats
     for row in rows:
         prompt, responses, ranking = _checked(row)
         if len(ranking) < 2:
-            stats.skip("ranking of fewer than 2 responses")
-            continue
+            raise row.error(f"label 'ranking' orders {len(ranking)} response(s): no pair to write",
+                            field="label.ranking")
         stats.written += 1
         for better, worse in ranked_pairs(ranking, options.pairs):
             yield row, prompt, responses[better], responses[worse]

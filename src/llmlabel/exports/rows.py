@@ -67,7 +67,7 @@ class ResultRow(BaseModel):
     def error(self, message: str, *, field: str | None = None) -> InputError:
         """An InputError about this row, naming its id and, when known, its input line."""
         where = f"row {self.id!r}" + (f" (line {self._line})" if self._line is not None else "")
-        return InputError(f"{where}: {message}", field=field, line=self._line)
+        return InputError(f"{where}: {message}", field=field, line=self._line, item=self.id)
 
     def text_input(self, name: str, *, required: bool = True) -> str:
         """A string field of the item's input; InputError naming the row when it is missing."""
@@ -148,7 +148,8 @@ def _validate(raw: dict[str, Any]) -> ResultRow:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         ident = raw.get("id") if isinstance(raw, dict) else None
-        raise InputError(f"row {ident!r}: {where}: {first['msg']}", field=where) from exc
+        raise InputError(f"row {ident!r}: {where}: {first['msg']}", field=where,
+                         item=None if ident is None else str(ident)) from exc
 
 
 def parse_result_lines(lines: Iterable[str | bytes], *, source: str = "input") -> Iterator[ResultRow]:

@@ -29,7 +29,9 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    ValidationInfo,
     create_model,
+    field_validator,
     model_validator,
 )
 
@@ -39,7 +41,7 @@ from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task, validation_errors
 from llmlabel.tasks.voting import PRF, set_prf
 
-__all__ = ["NerInput", "NerTask", "find_quote"]
+__all__ = ["NerInput", "NerTask", "check_tokens", "find_quote"]
 
 
 class NerInput(BaseModel):
@@ -50,6 +52,26 @@ class NerInput(BaseModel):
     text: str = Field(min_length=1)
     tokens: list[str] | None = None
 
+    @field_validator("text")
+    @classmethod
+    def _has_words(cls, text: str) -> str:
+        # Whitespace alone has no token to tag: no export format could hold the item.
+        if not text.strip():
+            raise ValueError("must contain a non-whitespace character")
+        return text
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens_fit_text(cls, tokens: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        # Checked at submit so every export format can write the item: CoNLL writes
+        # one line per token, and a token that is not in the text (or text left out of
+        # every token) would lose entities or fail the export midway.
+        text = info.data.get("text")
+        if tokens is None or not isinstance(text, str):
+            return tokens
+        check_tokens(text, tokens)
+        return tokens
+
     def token_starts(self) -> list[int] | None:
         """Character offset of each token, when `text` is the tokens joined by single spaces."""
         if self.tokens is None or " ".join(self.tokens) != self.text:
@@ -59,6 +81,26 @@ class NerInput(BaseModel):
             starts.append(pos)
             pos += len(token) + 1
         return starts
+
+
+def check_tokens(text: str, tokens: list[str]) -> None:
+    """Raise ValueError unless `tokens`, in order and separated only by whitespace, are `text`."""
+    cursor = 0
+    for index, token in enumerate(tokens):
+        if not token or any(ch.isspace() for ch in token):
+            raise ValueError(f"token {index} ({token!r}) must be non-empty and hold no whitespace")
+        while cursor < len(text) and text[cursor].isspace():
+            cursor += 1
+        if not text.startswith(token, cursor):
+            raise ValueError(
+                f"token {index} ({token!r}) does not match the text at offset {cursor} "
+                f"({text[cursor:cursor + 20]!r}): tokens must spell out the text in order"
+            )
+        cursor += len(token)
+    rest = text[cursor:].lstrip()
+    if rest:
+        start = len(text) - len(rest)
+        raise ValueError(f"the text from offset {start} ({rest[:20]!r}) is in no token")
 
 
 class _Mention(BaseModel):

@@ -1,14 +1,20 @@
-"""Export a batch's final labels in a format a trainer or labeling tool reads, streamed.
+"""Export a batch's final labels in a format a trainer or labeling tool reads.
 
 The same formats as `llmlabel export` (`llmlabel.exports`), fed with the
-batch's results in submit order. The format is checked before the first byte,
-so a wrong name is a 422 listing the formats valid for the batch's task.
+batch's results in submit order. The file is written whole before the first
+byte is sent (memory up to `_SPOOL_BYTES`, then a temporary file), so the
+answer is either the complete file, with its Content-Length and what was
+written and skipped in `X-Export-Written` / `X-Export-Skipped`, or a 422
+listing every item the format cannot hold. A short body can then only be a
+broken connection, which every HTTP client reports as an error.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
@@ -16,15 +22,9 @@ from fastapi.responses import StreamingResponse
 from llmlabel.api.deps import Exporter, StoreDep
 from llmlabel.api.problems import Problem
 from llmlabel.errors import InputError
-from llmlabel.exports import (
-    EXPORT_FORMATS,
-    ExportOptions,
-    ExportStats,
-    export,
-    formats_for,
-    get_format,
-)
+from llmlabel.exports import EXPORT_FORMATS, ExportOptions, formats_for, get_format
 from llmlabel.exports.rows import ResultRow
+from llmlabel.exports.whole import WholeExport, write_whole
 from llmlabel.store.models import ItemView
 
 __all__ = ["MEDIA_TYPES", "router"]
@@ -39,6 +39,10 @@ MEDIA_TYPES = {
     "conll": "text/plain; charset=utf-8",
     "json": "application/json",
 }
+
+# Exports up to this size are built in memory, larger ones in a temporary file.
+_SPOOL_BYTES = 8 * 1024 * 1024
+_READ_BYTES = 64 * 1024
 
 _FORMATS_DOC = "; ".join(
     f"{name}: {', '.join(sorted(f.tasks))}" for name, f in EXPORT_FORMATS.items()
@@ -61,9 +65,29 @@ def result_row(item: ItemView) -> ResultRow:
     )
 
 
-def _encoded(chunks: Iterator[str]) -> Iterator[bytes]:
-    for chunk in chunks:
-        yield chunk.encode("utf-8")
+def _sent(spool: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := spool.read(_READ_BYTES):
+            yield chunk
+    finally:
+        spool.close()
+
+
+def _incomplete(outcome: WholeExport, fmt: str) -> Problem:
+    """The 422 listing the items a format cannot hold (the file is not sent at all)."""
+    shown = outcome.problems
+    more = outcome.n_problems - len(shown)
+    detail = (f"{outcome.n_problems} item(s) cannot be exported as {fmt}, so nothing was "
+              f"sent; first: {shown[0].message}" + (f" (and {more} more not listed)" if more else ""))
+    return Problem(
+        422,
+        detail,
+        title="Items cannot be exported in this format",
+        slug="export-incomplete",
+        errors=[{"in": "item", "item": p.item, "field": p.field, "message": p.message}
+                for p in shown],
+        extra={"n_items": outcome.n_problems},
+    )
 
 
 @router.get(
@@ -75,7 +99,8 @@ def _encoded(chunks: Iterator[str]) -> Iterator[bytes]:
             "description": "The export file, as an attachment",
             "content": {media: {} for media in sorted(set(MEDIA_TYPES.values()))},
         },
-        422: {"description": "Unknown format, or one that does not apply to the batch's task"},
+        422: {"description": "Unknown format, one that does not apply to the batch's task, "
+              "or items the format cannot hold (listed in `errors`; nothing is sent)"},
     },
 )
 def export_batch(
@@ -123,10 +148,26 @@ def export_batch(
         conll_ids=conll_ids,
     )
     rows = (result_row(item) for item in store.iter_results(principal.team, batch_id))
-    chunks = export(rows, chosen.name, info.task, options=options, stats=ExportStats())
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (_sent closes it)
+    try:
+        outcome = write_whole(rows, chosen.name, info.task,
+                              lambda chunk: spool.write(chunk.encode("utf-8")), options=options)
+        if not outcome.complete:
+            raise _incomplete(outcome, chosen.name)
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
     filename = f"{batch_id}-{chosen.name}.{chosen.extension}"
     return StreamingResponse(
-        _encoded(chunks),
+        _sent(spool),
         media_type=MEDIA_TYPES.get(chosen.extension, chosen.media_type),
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(size),
+            "X-Export-Written": str(outcome.stats.written),
+            # Left out by the options (not final, below min_quality): reason -> count.
+            "X-Export-Skipped": json.dumps(outcome.stats.skipped, sort_keys=True),
+        },
     )
