@@ -5,7 +5,8 @@ the package (`llmlabel/web/`): no build step, no CDN, no second server. They
 call the same JSON API as every other client, with the API key the user signs
 in with (kept in the tab's sessionStorage). Two read-only routes exist for them:
 `GET /v1/whoami` (the key's team and role) and
-`GET /v1/tasks/{task}/guidelines/{version}` (a guideline's text and ontology).
+`GET /v1/tasks/{task}/guidelines/{version}` (a guideline's text and ontology)
+and `GET /v1/exports/formats` (what the operator page's download offers per task).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from llmlabel.api.catalog import require_task
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep
 from llmlabel.api.routes import agreement
 from llmlabel.errors import NotFoundError
+from llmlabel.exports import EXPORT_FORMATS
 from llmlabel.store.models import Role
 
 __all__ = ["router"]
@@ -100,6 +102,12 @@ def _page(request: Request, name: str) -> Response:
 def review_page(request: Request) -> Response:
     """The reviewer's page: claim, inspect the samples, approve or fix, with keyboard shortcuts."""
     return _page(request, "review")
+
+
+@router.get("/ui/queue", include_in_schema=False)
+def queue_page(request: Request) -> Response:
+    """The review queue as a table: filter, sort, open a row, bulk approve; your history."""
+    return _page(request, "queue")
 
 
 @router.get("/ui/operator", include_in_schema=False)
@@ -186,4 +194,38 @@ def guideline_text(
         options=guideline.options,
         text=guideline.text,
         content_hash=guideline.content_hash,
+    )
+
+
+class ExportFormatPublic(BaseModel):
+    """One export format and the tasks it serves."""
+
+    name: str
+    tasks: list[str]
+    extension: str
+    description: str
+
+
+class ExportFormatList(BaseModel):
+    """Every export format of `GET /v1/batches/{batch_id}/export`."""
+
+    formats: list[ExportFormatPublic]
+
+
+@router.get(
+    "/v1/exports/formats",
+    response_model=ExportFormatList,
+    summary="Export formats and their tasks",
+    tags=["exports"],
+)
+def export_formats(_: CurrentPrincipal) -> ExportFormatList:
+    """The formats a batch can be exported in, for the operator page's download menu."""
+    return ExportFormatList(
+        formats=[
+            ExportFormatPublic(
+                name=f.name, tasks=sorted(f.tasks), extension=f.extension,
+                description=f.description,
+            )
+            for f in EXPORT_FORMATS.values()
+        ]
     )

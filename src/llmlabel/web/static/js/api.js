@@ -106,6 +106,8 @@ export function initSession(onSignedIn) {
         h("span", { class: "pill" }, me.team),
         h("span", { class: "pill pill-role" }, me.role));
       onSignedIn(me);
+      // Other modules of the page (operator sections) start from this event.
+      document.dispatchEvent(new CustomEvent("llmlabel:signed-in", { detail: me }));
     } catch (err) {
       if (err.status !== 401) showSignIn(err.message);
     }

@@ -1,9 +1,12 @@
 // The review page: claim the next item, inspect the samples and the guideline,
-// then approve, fix, reject or skip it under a lease, from the mouse or the keyboard.
+// then approve, fix, reject or skip it under a lease, from the mouse or the keyboard;
+// undo the tab's last decisions (server-side, within the undo window). Shortcuts are
+// remappable (shortcuts.js); `?` lists them all.
 
 import { api, initSession, problemErrors, serverNow } from "./api.js";
 import { $, clock, h, num, replace, toast, typing } from "./dom.js";
 import { samplesPanel } from "./samples.js";
+import { actionFor, helpOverlay, renderBar } from "./shortcuts.js";
 import { viewFor } from "./views/index.js";
 
 const state = {
@@ -15,10 +18,14 @@ const state = {
   reviewed: 0,
   guidelines: new Map(),
   leaseTimer: null,
+  undoable: [], // item ids this tab decided (not skips), newest last
+  help: null,
 };
 
 const VERBS = { approve: "Approved", fix: "Fixed", reject: "Rejected", skip: "Skipped" };
 const STORED = { task: "llmlabel.review.task", auto: "llmlabel.review.autoNext" };
+// A claim handed over by the list page (an undo done there), shown once on arrival.
+const RESUME = "llmlabel.review.resume";
 
 initSession(start);
 
@@ -38,6 +45,10 @@ function start(me) {
   $("#reject").addEventListener("click", () => decide("reject"));
   $("#skip").addEventListener("click", () => decide("skip"));
   $("#renew").addEventListener("click", renew);
+  $("#undo").addEventListener("click", undo);
+  renderBar($("#keys"));
+  state.help = helpOverlay($("#shortcuts"), () => renderBar($("#keys")));
+  $("#help").addEventListener("click", () => state.help.open());
   document.addEventListener("keydown", onKey);
   if (!me.can_review) {
     $("#claim").disabled = true;
@@ -47,6 +58,27 @@ function start(me) {
   loadFilters();
   refreshQueue();
   setInterval(refreshQueue, 15000);
+  if (me.can_review) openRequested();
+}
+
+// The list page opens a row as /ui/review?item=<item_id>, or hands over an undone claim.
+async function openRequested() {
+  const handed = sessionStorage.getItem(RESUME);
+  sessionStorage.removeItem(RESUME);
+  if (handed) {
+    try { await show(JSON.parse(handed)); } catch { /* a stale hand-over: ignore it */ }
+    return;
+  }
+  const itemId = new URLSearchParams(window.location.search).get("item");
+  if (!itemId) return;
+  history.replaceState(null, "", window.location.pathname);
+  try {
+    const claim = await api("POST", "/v1/review/claim", { item_id: itemId });
+    if (claim === null) toast(`${itemId} no longer waits for review.`, "warn");
+    else await show(claim);
+  } catch (err) {
+    toast(`Could not open ${itemId}: ${err.message}`, "error");
+  }
 }
 
 // -- queue and filters -----------------------------------------------------------
@@ -254,7 +286,10 @@ async function decide(action) {
   try {
     const item = await api("POST", `/v1/review/items/${encodeURIComponent(claim.item_id)}/decision`, body);
     state.decided = action;
-    if (action !== "skip") state.reviewed += 1;
+    if (action !== "skip") {
+      state.reviewed += 1;
+      state.undoable = [...state.undoable.filter((id) => id !== claim.item_id), claim.item_id].slice(-20);
+    }
     clearInterval(state.leaseTimer);
     $("#lease-clock").textContent = "done";
     $("#lease-clock").classList.remove("warn");
@@ -282,26 +317,70 @@ async function decide(action) {
   if (state.decided && $("#auto-next").checked) claimNext();
 }
 
+// -- undo ------------------------------------------------------------------------------
+
+async function undo() {
+  if (state.busy) return;
+  if (state.claim && !state.decided && leaseLeft() > 0) {
+    toast("You hold an item: decide on it or skip it (s) before undoing.", "warn");
+    return;
+  }
+  const itemId = state.undoable[state.undoable.length - 1];
+  if (!itemId) { toast("Nothing to undo in this tab.", "warn"); return; }
+  state.busy = true;
+  try {
+    const result = await api("POST", `/v1/review/items/${encodeURIComponent(itemId)}/undo`);
+    state.undoable.pop();
+    state.reviewed = Math.max(0, state.reviewed - 1);
+    if (result.claim) {
+      state.busy = false;
+      await show(result.claim);
+      toast(`Undone: ${result.claim.id} is back with the label it had. Decide again.`, "ok");
+    } else {
+      toast(`Undone: ${result.item.id} is back in the queue.`, "ok");
+    }
+    loadFilters();
+  } catch (err) {
+    if (err.status === 409 || err.status === 404) state.undoable.pop();
+    toast(`Undo failed: ${err.message}`, "error");
+  } finally {
+    state.busy = false;
+    refreshQueue();
+  }
+}
+
 // -- keyboard ----------------------------------------------------------------------
 
+const RUN = {
+  claim: claimNext, approve: () => decide("approve"), fix: () => decide("fix"),
+  reject: () => decide("reject"), skip: () => decide("skip"), undo,
+  list: () => { window.location.href = "/ui/queue"; },
+};
+
 function onKey(event) {
+  if (state.help.isOpen()) {
+    if (state.help.onKey(event)) event.preventDefault();
+    return;
+  }
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
     event.preventDefault();
     decide("fix");
     return;
   }
   if (typing(event)) return;
+  if (event.key === "?") {
+    event.preventDefault();
+    state.help.open();
+    return;
+  }
   if (state.view && !state.decided && state.view.onKey && state.view.onKey(event)) {
     event.preventDefault();
     return;
   }
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-  const action = { a: "approve", f: "fix", r: "reject", s: "skip" }[event.key];
+  const action = actionFor(event.key);
   if (action) {
     event.preventDefault();
-    decide(action);
-  } else if (event.key === "n") {
-    event.preventDefault();
-    claimNext();
+    RUN[action]();
   }
 }

@@ -1,5 +1,6 @@
 // Classification review: one class (radio buttons) or any set of classes (check boxes),
 // as the guideline's `options.multi_label` says, with the samples' votes per class.
+// Keys 1-9 pick (or, multi-label, toggle) the first nine classes.
 
 import { canonical, h, replace } from "../dom.js";
 
@@ -15,7 +16,8 @@ export function mount(root, { claim, guideline, onChange }) {
   const valid = claim.samples.filter((s) => s.label);
   const votes = (c) => valid.filter((s) => (multi ? (s.label.labels || []).includes(c) : s.label.label === c)).length;
 
-  const options = guideline.labels.map((c) => {
+  const inputs = [];
+  const options = guideline.labels.map((c, index) => {
     const input = h("input", {
       type: multi ? "checkbox" : "radio", name: "class", value: c, checked: chosen.has(c),
       onchange: () => {
@@ -24,7 +26,9 @@ export function mount(root, { claim, guideline, onChange }) {
         onChange();
       },
     });
-    return h("label", { class: "choice-row" }, input,
+    inputs.push(input);
+    return h("label", { class: "choice-row" },
+      index < 9 ? h("kbd", { class: "num-key" }, String(index + 1)) : h("span", { class: "num-key" }), input,
       h("span", { class: "flag-text" }, h("span", { class: "flag-name" }, c),
         guideline.label_descriptions[c] ? h("span", { class: "flag-desc" }, guideline.label_descriptions[c]) : null),
       h("span", { class: "muted" }, `${votes(c)}/${valid.length}`));
@@ -41,5 +45,13 @@ export function mount(root, { claim, guideline, onChange }) {
   return {
     label: current,
     changed: () => initial === null || canonical(current()) !== canonical(initial),
+    onKey(event) {
+      const digit = Number(event.key);
+      if (event.ctrlKey || event.metaKey || event.altKey || !Number.isInteger(digit)) return false;
+      if (digit < 1 || digit > Math.min(9, inputs.length)) return false;
+      const input = inputs[digit - 1];
+      if (multi || !input.checked) input.click();
+      return true;
+    },
   };
 }

@@ -1,6 +1,7 @@
 // Instruction review: the instruction and its context, the LLM's response in an
 // editable text area, and the category. Guideline versions in "rate" mode review a
-// quality score (1-5) and a list of issues instead.
+// quality score (1-5) and a list of issues instead. Keys 1-9 pick the n-th category
+// (or the quality 1-5) when no text field has the focus.
 
 import { canonical, h, replace } from "../dom.js";
 
@@ -23,6 +24,7 @@ export function mount(root, { claim, guideline, onChange }) {
   if (input.context) parts.push(block("Context", input.context, "instruction-context"));
 
   let current;
+  let pick = () => false; // digit -> handled?
   if (rating) {
     if (input.response) parts.push(block("Response to rate", input.response, "instruction-given"));
     const quality = h("select", { id: "instruction-quality", onchange: () => onChange() },
@@ -32,6 +34,12 @@ export function mount(root, { claim, guideline, onChange }) {
     parts.push(h("div", { class: "row" },
       h("label", { class: "field" }, h("span", {}, "Quality (1–5)"), quality),
       h("label", { class: "field grow" }, h("span", {}, "Issues"), issues)));
+    pick = (digit) => {
+      if (digit > 5) return false;
+      quality.value = String(digit);
+      onChange();
+      return true;
+    };
     current = () => ({
       quality: Number(quality.value),
       issues: issues.value.split("\n").map((s) => s.trim()).filter(Boolean),
@@ -46,7 +54,15 @@ export function mount(root, { claim, guideline, onChange }) {
     }, guideline.labels.map((c) => h("option", { value: c, selected: initial && initial.category === c }, c)));
     if (!initial) category.selectedIndex = -1;
     description.textContent = guideline.label_descriptions[category.value] || "";
-    parts.push(
+    pick = (digit) => {
+      if (digit > Math.min(9, guideline.labels.length)) return false;
+      category.selectedIndex = digit - 1;
+      category.dispatchEvent(new Event("change"));
+      return true;
+    };
+    parts.push(h("p", { class: "hint", id: "category-keys" }, guideline.labels.slice(0, 9).map((c, i) =>
+      h("span", { class: "key-choice" }, h("kbd", {}, String(i + 1)), ` ${c} `))),
+    
       h("label", { class: "field" }, h("span", {}, "Response"), response),
       h("label", { class: "field" }, h("span", {}, "Category"), category, description));
     if (input.response) {
@@ -61,5 +77,10 @@ export function mount(root, { claim, guideline, onChange }) {
   return {
     label: () => current(),
     changed: () => initial === null || canonical(current()) !== canonical(initial),
+    onKey(event) {
+      const digit = Number(event.key);
+      if (event.ctrlKey || event.metaKey || event.altKey || !Number.isInteger(digit) || digit < 1) return false;
+      return pick(digit);
+    },
   };
 }

@@ -1,9 +1,12 @@
 // NER review: the text with highlighted spans. Select text with the mouse and pick
 // a label to add a span; click (or focus and press Enter on) a span to relabel or
-// remove it. Offsets are Python code points, as the API stores them, so texts with
+// remove it. Without the mouse: Shift+arrows select word by word (Shift+Alt+arrows
+// by character), a number labels the selection, Tab cycles the spans, a number
+// relabels the span in focus and Backspace deletes it. Offsets are Python code points, as the API stores them, so texts with
 // emoji (two UTF-16 units in JavaScript) still map to the right characters.
 
 import { $, canonical, clone, h, replace } from "../dom.js";
+import { keyboardCursor } from "./ner_keys.js";
 
 const WORD = /[\p{L}\p{N}_]/u;
 
@@ -41,9 +44,14 @@ export function mount(root, { claim, guideline, onChange }) {
   const popover = h("div", { class: "popover", id: "ner-popover", role: "dialog", hidden: true });
   const list = h("div", { class: "ner-list" });
   const legend = h("p", { class: "hint" },
-    "Select text with the mouse, then pick a label (or press its number). ",
-    "Click a highlighted span to relabel or remove it.");
-  replace(root, h("div", { class: "ner" }, legend, h("div", { class: "ner-stage" }, textBox, popover), list));
+    "Select text with the mouse or with Shift+arrows (Shift+Alt+arrows for part of a word), ",
+    "then press a label's number. Tab goes through the spans; a number relabels, Backspace deletes.");
+  const keyLabels = h("p", { class: "ner-keys", id: "ner-keys" }, labels.slice(0, 9).map((l, i) =>
+    h("span", { class: "ent-chip", dataset: { color: colorOf(l) } }, h("kbd", {}, String(i + 1)), ` ${l}`)));
+  const status = h("p", { class: "hint", id: "ner-kbd-status", "aria-live": "polite" });
+  replace(root, h("div", { class: "ner" }, legend, keyLabels,
+    h("div", { class: "ner-stage" }, textBox, popover), status, list));
+  const cursor = keyboardCursor(chars);
 
   let pending = null; // {start, end} being added, or {edit: entity}
 
@@ -186,13 +194,113 @@ export function mount(root, { claim, guideline, onChange }) {
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
       openEdit(entityOf(mark), mark.getBoundingClientRect());
-    } else if (event.key === "Delete" || event.key === "Backspace") {
-      event.preventDefault();
-      remove(entityOf(mark));
     }
   });
   function entityOf(mark) {
     return entities.find((e) => e.start === Number(mark.dataset.start) && e.end === Number(mark.dataset.end));
+  }
+
+  // -- keyboard: selection, labels by number, spans by Tab --------------------------
+
+  function showSelection() {
+    const range = cursor.range();
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    if (!range) {
+      status.textContent = `Caret before “${slice(cursor.caret(), cursor.caret() + 12)}”. Shift+→ selects.`;
+      return;
+    }
+    const dom = document.createRange();
+    dom.setStart(...domPoint(range[0]));
+    dom.setEnd(...domPoint(range[1]));
+    selection.addRange(dom);
+    status.textContent = `Selected “${slice(range[0], range[1])}” (${range[0]}–${range[1]}): press 1–${Math.min(9, labels.length)} to label it.`;
+  }
+
+  // A code point offset -> a DOM boundary point in the rendered text.
+  function domPoint(offset) {
+    const pieces = [...textBox.children];
+    for (const piece of pieces) {
+      const start = Number(piece.dataset.start);
+      const length = Array.from(piece.textContent).length;
+      if (offset <= start + length) {
+        return [piece.firstChild, Array.from(piece.textContent).slice(0, offset - start).join("").length];
+      }
+    }
+    const last = pieces[pieces.length - 1];
+    return [last.firstChild, last.textContent.length];
+  }
+
+  const marks = () => [...textBox.querySelectorAll("mark.ent")];
+  const focusedMark = () => (document.activeElement && document.activeElement.matches
+    && document.activeElement.matches("#ner-text mark.ent") ? document.activeElement : null);
+  function focusEntity(entity) {
+    const mark = entity && marks().find((m) => Number(m.dataset.start) === entity.start);
+    if (mark) mark.focus();
+  }
+
+  function keyboardKey(event) {
+    if (event.ctrlKey || event.metaKey) return false;
+    const digit = Number(event.key);
+    const mark = focusedMark();
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      if (mark) mark.blur();
+      cursor.move(event.key === "ArrowRight" ? 1 : -1, { extend: event.shiftKey, byChar: event.altKey });
+      showSelection();
+      return true;
+    }
+    if (event.key === "Tab" && entities.length) {
+      const all = marks();
+      const at = mark ? all.indexOf(mark) : (event.shiftKey ? all.length : -1);
+      all[(at + (event.shiftKey ? -1 : 1) + all.length) % all.length].focus();
+      window.getSelection().removeAllRanges();
+      status.textContent = "A number relabels the span in focus; Backspace deletes it.";
+      return true;
+    }
+    if (event.altKey || !(event.key.length === 1 || event.key === "Backspace" || event.key === "Delete" || event.key === "Escape")) return false;
+    if (Number.isInteger(digit) && digit >= 1 && digit <= Math.min(9, labels.length)) {
+      const range = cursor.range();
+      if (mark) {
+        const entity = entityOf(mark);
+        relabel(entity, labels[digit - 1]);
+        focusEntity(entity);
+        return true;
+      }
+      if (range) {
+        add(range[0], range[1], labels[digit - 1]);
+        cursor.place(range[1]);
+        status.textContent = `Added “${slice(range[0], range[1])}” as ${labels[digit - 1]}.`;
+        return true;
+      }
+      return false;
+    }
+    if ((event.key === "Backspace" || event.key === "Delete") && mark) {
+      const index = marks().indexOf(mark);
+      remove(entityOf(mark));
+      const next = marks()[Math.min(index, marks().length - 1)];
+      if (next) next.focus();
+      return true;
+    }
+    if (event.key === "Escape" && cursor.range()) {
+      cursor.clear();
+      showSelection();
+      return true;
+    }
+    return false;
+  }
+
+  // While the label picker is open it owns the keyboard: digits pick, Escape closes.
+  function popoverKey(event) {
+    if (event.key === "Escape") { close(); window.getSelection().removeAllRanges(); return true; }
+    const digit = Number(event.key);
+    if (Number.isInteger(digit) && digit >= 1 && digit <= labels.length) {
+      const label = labels[digit - 1];
+      if (pending && pending.edit) relabel(pending.edit, label);
+      else if (pending) add(pending.start, pending.end, label);
+      return true;
+    }
+    if (pending && pending.edit && event.key === "Delete") { remove(pending.edit); return true; }
+    return event.key !== "Tab" && !event.ctrlKey && !event.metaKey;
   }
 
   render();
@@ -201,19 +309,9 @@ export function mount(root, { claim, guideline, onChange }) {
     destroy: () => document.removeEventListener("mousedown", outside),
     label: () => ({ entities: entities.map(({ start, end, label }) => ({ start, end, label })) }),
     changed: () => claim.label === null || canonical(entities) !== canonical(initial),
-    // While the label picker is open it owns the keyboard: digits pick, Escape closes.
     onKey(event) {
-      if (popover.hidden) return false;
-      if (event.key === "Escape") { close(); window.getSelection().removeAllRanges(); return true; }
-      const digit = Number(event.key);
-      if (Number.isInteger(digit) && digit >= 1 && digit <= labels.length) {
-        const label = labels[digit - 1];
-        if (pending && pending.edit) relabel(pending.edit, label);
-        else if (pending) add(pending.start, pending.end, label);
-        return true;
-      }
-      if (pending && pending.edit && event.key === "Delete") { remove(pending.edit); return true; }
-      return event.key !== "Tab" && !event.ctrlKey && !event.metaKey;
+      if (!popover.hidden) return popoverKey(event);
+      return keyboardKey(event);
     },
   };
 }

@@ -1,5 +1,6 @@
 // Safety review: one switch per guideline category, the samples' vote next to each,
 // and the rationale. A switch the reviewer changed is marked against the LLM's value.
+// Keys 1-9 toggle the first nine categories.
 
 import { canonical, clone, h, replace } from "../dom.js";
 
@@ -23,7 +24,8 @@ export function mount(root, { claim, guideline, onChange }) {
   });
   rationale.value = initial.rationale || "";
 
-  const rows = categories.map((category) => {
+  const toggles = [];
+  const rows = categories.map((category, index) => {
     const votes = raisedBy(category);
     const toggle = h("button", {
       class: "switch", role: "switch", type: "button", "aria-checked": String(flags[category]),
@@ -36,7 +38,9 @@ export function mount(root, { claim, guideline, onChange }) {
         onChange();
       },
     }, h("span", { class: "switch-knob" }));
+    toggles.push(toggle);
     const row = h("li", { class: "flag-row" },
+      index < 9 ? h("kbd", { class: "num-key" }, String(index + 1)) : h("span", { class: "num-key" }),
       toggle,
       h("div", { class: "flag-text" },
         h("span", { class: "flag-name" }, category),
@@ -59,5 +63,12 @@ export function mount(root, { claim, guideline, onChange }) {
   return {
     label: current,
     changed: () => claim.label === null || canonical(current()) !== canonical(initial),
+    onKey(event) {
+      const digit = Number(event.key);
+      if (event.ctrlKey || event.metaKey || event.altKey || !Number.isInteger(digit)) return false;
+      if (digit < 1 || digit > Math.min(9, toggles.length)) return false;
+      toggles[digit - 1].click();
+      return true;
+    },
   };
 }
