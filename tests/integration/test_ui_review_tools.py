@@ -442,9 +442,13 @@ def test_operator_charts_gold_upload_and_export(
     saved = tmp_path / "export.csv"
     download.value.save_as(saved)
     expected = stack["client"].get(f"/v1/batches/{stack['batches']['safety']}/export",
-                                   params={"format": "csv"}, headers=stack["auth"][Role.OPERATOR]).text
-    assert saved.read_text() == expected and expected.count("\n") > 1
-    expect(page.locator("#export-done")).to_contain_text("Downloaded")
+                                   params={"format": "csv"}, headers=stack["auth"][Role.OPERATOR])
+    assert saved.read_text() == expected.text and expected.text.count("\n") > 1
+    # What the export left out (the item still waiting for review) is said, from its headers.
+    skipped = json.loads(expected.headers["x-export-skipped"])
+    assert sum(skipped.values()) == 1
+    expect(page.locator("#export-done")).to_contain_text(
+        f"{expected.headers['x-export-written']} item(s) written; left out: 1 ")
     page.locator("#gold-upload-card").screenshot(path=str(ARTIFACTS / "19-operator-gold-upload.png"))
     page.locator("#export-card").screenshot(path=str(ARTIFACTS / "20-operator-export.png"))
     # Chromium logs the 422 of the upload with a wrong label; nothing else may fail.

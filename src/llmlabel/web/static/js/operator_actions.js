@@ -98,9 +98,12 @@ async function download(event) {
     headers: { Authorization: `Bearer ${session.key}` },
   });
   if (!response.ok) {
-    let detail = `HTTP ${response.status}`;
-    try { detail = (await response.json()).detail || detail; } catch { /* not JSON */ }
-    replace(note, h("span", { class: "error" }, `Download failed: ${detail}`));
+    // A 422 lists every item the format cannot hold: nothing was sent, say which.
+    let problem = { detail: `HTTP ${response.status}` };
+    try { problem = await response.json(); } catch { /* not JSON */ }
+    const items = (problem.errors || []).filter((e) => e.item).map((e) => `${e.item}${e.field ? ` (${e.field})` : ""}: ${e.message}`);
+    replace(note, h("span", { class: "error", id: "export-failed" }, `Download failed: ${problem.detail || problem.title}`),
+      items.length ? h("ul", { class: "small" }, items.slice(0, 20).map((t) => h("li", {}, t))) : null);
     return;
   }
   const blob = await response.blob();
@@ -112,7 +115,10 @@ async function download(event) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
-  const skipped = [...response.headers.entries()].filter(([k]) => k.startsWith("x-export-") || k.startsWith("x-llmlabel-"));
-  replace(note, h("span", { id: "export-done" }, `Downloaded ${file} (${blob.size} bytes).`,
-    skipped.length ? ` ${skipped.map(([k, v]) => `${k.replace(/^x-(export|llmlabel)-/, "")}: ${v}`).join(" · ")}` : ""));
+  const written = response.headers.get("x-export-written");
+  let skipped = {};
+  try { skipped = JSON.parse(response.headers.get("x-export-skipped") || "{}"); } catch { /* an older server */ }
+  const left = Object.entries(skipped).map(([why, n]) => `${n} ${why}`);
+  replace(note, h("span", { id: "export-done" }, `Downloaded ${file}: ${written ?? "?"} item(s) written`,
+    left.length ? `; left out: ${left.join(", ")} (tick “Include labels still waiting” to add pending ones)` : "; nothing left out", "."));
 }
