@@ -44,6 +44,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtualenv $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
+# llama.cpp's default build is -march=native, which on these VMs compiles in AMX tile
+# instructions that the kernel does not let a process run (SIGILL at the first matrix
+# multiply). Build for x86-64-v3 (AVX2, FMA, F16C) instead: portable and fast enough.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing llmlabel[$EXTRAS] (first time: llama-cpp-python compiles for a few minutes)"
