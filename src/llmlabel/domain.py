@@ -17,6 +17,7 @@ __all__ = [
     "ItemState",
     "LabelRecord",
     "Message",
+    "PartialLabel",
     "Route",
     "Sample",
     "TERMINAL_STATES",
@@ -131,9 +132,25 @@ class LabelRecord(BaseModel):
     error: str | None = None
 
 
+class PartialLabel(BaseModel):
+    """Samples an item had drawn when a budget stopped it; labeling resumes from here.
+
+    `round_end` is the sample count the interrupted round was drawing towards, so
+    the resumed run first completes that round (the missing indices), then goes on.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: list[Sample] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    round_end: int = 0
+
+
 class ItemState(StrEnum):
     QUEUED = "queued"
     LABELING = "labeling"
+    # Not labeled because a budget cap would be passed; resumes when the cap is raised.
+    PAUSED = "paused"
     AUTO_ACCEPTED = "auto_accepted"
     NEEDS_REVIEW = "needs_review"
     IN_REVIEW = "in_review"

@@ -127,7 +127,29 @@ class RetriesExhaustedError(BackendError):
 
 
 class BudgetExceededError(LlmlabelError):
-    """Spending more would pass a batch or team cost cap."""
+    """Spending more would pass a batch or team cost cap.
+
+    `scope` names the cap ("batch" or "team"), `cap_usd` and `spent_usd` are its
+    figures when refused, `needed_usd` the worst case of the refused call. The
+    labeler attaches what the item had already drawn as `partial` (a
+    `domain.PartialLabel`), so labeling can resume exactly there.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str | None = None,
+        cap_usd: float | None = None,
+        spent_usd: float | None = None,
+        needed_usd: float | None = None,
+    ):
+        super().__init__(message)
+        self.scope = scope
+        self.cap_usd = cap_usd
+        self.spent_usd = spent_usd
+        self.needed_usd = needed_usd
+        self.partial: Any = None
 
 
 class StoreError(LlmlabelError):

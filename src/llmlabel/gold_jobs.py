@@ -24,6 +24,7 @@ from llmlabel.errors import BackendError, BudgetExceededError, InputError, Llmla
 from llmlabel.evaluate import evaluate_records
 from llmlabel.labeler import Labeler, build_labeler
 from llmlabel.settings import Settings
+from llmlabel.spend import Attribution, SpendMeter
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldEvaluation, GoldItem
 from llmlabel.store.ratelimit import build_rate_limiter
@@ -79,8 +80,18 @@ async def _run(
             _finish(store, team, evaluation, error=f"{type(exc).__name__}: {exc}")
         return {"labeled": 0, "failed": len(gold_ids)}
     golds = store.get_golds(team, gold_ids)
+    # An evaluation pays as itself; a gold upload's labeling as the upload (its hidden batch id).
+    scope = f"eval:{evaluation.id}" if evaluation is not None else "gold:" + _upload_of(gold_ids)
+    meter = store.spend_meter(
+        Attribution(
+            team=team,
+            scope=scope,
+            project=task,
+            version=f"{labeler.guideline.version}/{labeler.prompt.version}",
+        )
+    )
     try:
-        results = await _label_all(labeler, golds, settings.worker_concurrency)
+        results = await _label_all(labeler, golds, settings.worker_concurrency, meter)
     finally:
         await labeler.aclose()
         aclose = getattr(limiter, "aclose", None)
@@ -107,8 +118,13 @@ async def _run(
     return {"labeled": len(pairs), "failed": len(errors)}
 
 
+def _upload_of(gold_ids: list[str]) -> str:
+    """The hidden batch id of a gold upload (gold ids are `{upload}:{index}`)."""
+    return gold_ids[0].rpartition(":")[0] if gold_ids else "none"
+
+
 async def _label_all(
-    labeler: Labeler, golds: list[GoldItem], concurrency: int
+    labeler: Labeler, golds: list[GoldItem], concurrency: int, meter: SpendMeter
 ) -> list[tuple[GoldItem, LabelRecord | str]]:
     """Each gold item with its record, or the error that kept it unlabeled."""
     semaphore = asyncio.Semaphore(concurrency)
@@ -116,7 +132,7 @@ async def _label_all(
     async def one(gold: GoldItem) -> tuple[GoldItem, LabelRecord | str]:
         async with semaphore:
             try:
-                return gold, await labeler.label(gold.gold_id, gold.input)
+                return gold, await labeler.label(gold.gold_id, gold.input, meter=meter)
             except _ITEM_ERRORS as exc:
                 return gold, f"{type(exc).__name__}: {exc}"
 

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from llmlabel.backends.base import Backend
+from llmlabel.backends.sampling import effective_pricing
 from llmlabel.consistency import next_round_size, should_stop
-from llmlabel.domain import Consensus, LabelRecord, Sample, Usage
+from llmlabel.domain import Completion, Consensus, LabelRecord, PartialLabel, Sample, Usage
+from llmlabel.errors import BudgetExceededError
 from llmlabel.guidelines import PromptTemplate, VersionRegistry
 from llmlabel.prompts import render_messages
 from llmlabel.routing import decide_route
@@ -26,10 +28,9 @@ from llmlabel.tasks import Task, build_task
 if TYPE_CHECKING:
     from llmlabel.ratelimit import RateLimiter
     from llmlabel.settings import Settings
+    from llmlabel.spend import SpendMeter
 
 __all__ = ["Labeler", "build_labeler", "confidence_signals"]
-
-_CHARS_PER_TOKEN = 4  # rough estimate, only used to reserve tokens with a rate limiter
 
 
 def confidence_signals(consensus: Consensus, samples: list[Sample]) -> dict[str, float | None]:
@@ -69,21 +70,49 @@ class Labeler:
         self.fixed_k = fixed_k
         self._schema = task.llm_schema()
 
-    async def label(self, item_id: str, item: dict[str, Any]) -> LabelRecord:
-        """Label one item. Raises InputError for a bad item and BackendError when the provider fails."""
+    async def label(
+        self,
+        item_id: str,
+        item: dict[str, Any],
+        *,
+        meter: SpendMeter | None = None,
+        resume: PartialLabel | None = None,
+    ) -> LabelRecord:
+        """Label one item. Raises InputError for a bad item and BackendError when the provider fails.
+
+        `meter` records (and budgets) every provider attempt. BudgetExceededError
+        leaves with what was drawn so far as its `partial`; pass that back as
+        `resume` to go on exactly there (the interrupted round first).
+        """
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
         started = time.perf_counter()
-        samples: list[Sample] = []
-        usage = Usage()
-        while k := next_round_size(len(samples), policy, self.fixed_k):
-            new_samples, round_usage = await self._draw(view, start=len(samples), k=k)
-            samples.extend(new_samples)
-            usage = usage + round_usage
-            if self.fixed_k is None:
-                keys = self.task.aggregate(view, samples).answer_keys
-                if should_stop(keys, len(samples), policy):
+        samples: list[Sample] = list(resume.samples) if resume is not None else []
+        usage = resume.usage if resume is not None else Usage()
+        have = {s.index for s in samples}
+        round_end = 0
+        missing = [i for i in range(resume.round_end) if i not in have] if resume else []
+        try:
+            while True:
+                if missing:
+                    indices, missing = missing, []
+                elif k := next_round_size(len(samples), policy, self.fixed_k):
+                    indices = list(range(len(samples), len(samples) + k))
+                else:
                     break
+                round_end = max(indices) + 1
+                new_samples, round_usage = await self._draw(view, indices, meter)
+                samples = sorted([*samples, *new_samples], key=lambda s: s.index)
+                usage = usage + round_usage
+                if self.fixed_k is None and len(samples) >= round_end:
+                    keys = self.task.aggregate(view, samples).answer_keys
+                    if should_stop(keys, len(samples), policy):
+                        break
+        except BudgetExceededError as exc:
+            drawn = exc.partial if isinstance(exc.partial, tuple) else ([], Usage())
+            samples = sorted([*samples, *drawn[0]], key=lambda s: s.index)
+            exc.partial = PartialLabel(samples=samples, usage=usage + drawn[1], round_end=round_end)
+            raise
         record = self.record(item_id, view, samples, usage)
         record.duration_s = round(time.perf_counter() - started, 6)
         return record
@@ -126,61 +155,109 @@ class Labeler:
         Samples are drawn independently and the stopping rule only looks at a prefix,
         so replaying the rule over the first samples of a fixed-k run gives exactly the
         samples an adaptive run would have drawn (the variant of sample i depends on i
-        alone). This lets one fixed-k run measure both. Usage is scaled per sample.
+        alone). This lets one fixed-k run measure both. Completion tokens scale per
+        sample; the prompt is billed once per call, so prompt and cached tokens scale
+        with the calls the adaptive rounds would have made (a call with `n` per
+        prompt variant per round; one call per sample without `n`).
         """
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
-        drawn = 0
+        drawn, calls = 0, 0
         while k := next_round_size(drawn, policy):
             if drawn + k > len(record.samples):
                 break
+            calls += self._calls_for(view, drawn, k)
             drawn += k
             keys = self.task.aggregate(view, record.samples[:drawn]).answer_keys
             if should_stop(keys, drawn, policy):
                 break
+        made = record.usage.calls or self._calls_for(view, 0, len(record.samples))
+        per_call = 1 / max(1, made)
         share = drawn / max(1, len(record.samples))
-        usage = record.usage.model_copy(update={
-            "prompt_tokens": round(record.usage.prompt_tokens * share),
-            "completion_tokens": round(record.usage.completion_tokens * share),
-            "cost_usd": record.usage.cost_usd * share,
-        })
+        usage = Usage(
+            calls=calls,
+            prompt_tokens=round(record.usage.prompt_tokens * per_call * calls),
+            cached_tokens=round(record.usage.cached_tokens * per_call * calls),
+            completion_tokens=round(record.usage.completion_tokens * share),
+        )
+        usage = usage.model_copy(
+            update={"cost_usd": effective_pricing(self.backend.profile).cost(usage)}
+        )
         return self.record(record.id, view, record.samples[:drawn], usage)
 
-    async def _draw(self, view: BaseModel, *, start: int, k: int) -> tuple[list[Sample], Usage]:
-        """Draw samples start..start+k-1; samples sharing a prompt variant share one call (n)."""
+    def _calls_for(self, view: BaseModel, start: int, k: int) -> int:
+        """Provider calls one round of k samples from `start` makes."""
+        if not self.backend.supports_n:
+            return k
+        return len(set(self.task.variants(view, k, start)))
+
+    async def _draw(
+        self, view: BaseModel, indices: list[int], meter: SpendMeter | None
+    ) -> tuple[list[Sample], Usage]:
+        """Draw these samples; samples sharing a prompt variant share one call (n).
+
+        A budget refusal of one call lets the others finish: their samples leave
+        with the refusal (as `partial`: samples, usage), so none that was paid for is lost.
+        """
         by_variant: dict[int, list[int]] = defaultdict(list)
-        for offset, variant in enumerate(self.task.variants(view, k, start)):
-            by_variant[variant].append(start + offset)
+        for index in indices:
+            by_variant[self.task.variants(view, 1, index)[0]].append(index)
         results = await asyncio.gather(
-            *(self._call(view, variant, indices) for variant, indices in by_variant.items())
+            *(self._call(view, variant, group, meter) for variant, group in by_variant.items()),
+            return_exceptions=True,
         )
-        samples = sorted((s for batch, _ in results for s in batch), key=lambda s: s.index)
-        usage = sum((u for _, u in results), Usage())
+        failures = [r for r in results if isinstance(r, BaseException)]
+        done = [r for r in results if not isinstance(r, BaseException)]
+        samples = sorted((s for batch, _ in done for s in batch), key=lambda s: s.index)
+        usage = sum((u for _, u in done), Usage())
+        other = [f for f in failures if not isinstance(f, BudgetExceededError)]
+        if other:
+            raise other[0]
+        if failures:
+            refused = failures[0]
+            assert isinstance(refused, BudgetExceededError)
+            for failure in failures:
+                extra = failure.partial  # type: ignore[attr-defined]
+                if isinstance(extra, tuple):
+                    samples.extend(extra[0])
+                    usage = usage + extra[1]
+            refused.partial = (samples, usage)
+            raise refused
         return samples, usage
 
-    async def _call(self, view: BaseModel, variant: int, indices: list[int]) -> tuple[list[Sample], Usage]:
+    async def _call(
+        self, view: BaseModel, variant: int, indices: list[int], meter: SpendMeter | None
+    ) -> tuple[list[Sample], Usage]:
         messages = render_messages(self.task, self.prompt, view, variant)
         policy = self.guideline.sampling
-        if self.limiter is not None:
-            prompt_chars = sum(len(m.content) for m in messages)
-            await self.limiter.acquire(
-                requests=1,
-                tokens=prompt_chars // _CHARS_PER_TOKEN + policy.max_tokens * len(indices),
+        try:
+            completion = await self.backend.sample(
+                messages,
+                self._schema,
+                n=len(indices),
+                temperature=policy.temperature,
+                max_tokens=policy.max_tokens,
+                meter=meter,
+                limiter=self.limiter,
             )
-        completion = await self.backend.sample(
-            messages,
-            self._schema,
-            n=len(indices),
-            temperature=policy.temperature,
-            max_tokens=policy.max_tokens,
-        )
-        samples = [
+        except BudgetExceededError as exc:
+            # The choices drawn before the refusal (single calls) become samples too.
+            drawn = exc.partial
+            exc.partial = (self._parse(view, variant, indices, drawn), drawn.usage) if isinstance(
+                drawn, Completion
+            ) else None
+            raise
+        return self._parse(view, variant, indices, completion), completion.usage
+
+    def _parse(
+        self, view: BaseModel, variant: int, indices: list[int], completion: Completion
+    ) -> list[Sample]:
+        return [
             self.task.parse_sample(
                 view, choice.text, index=index, variant=variant, mean_logprob=choice.mean_logprob
             )
             for index, choice in zip(indices, completion.choices, strict=False)
         ]
-        return samples, completion.usage
 
     async def aclose(self) -> None:
         await self.backend.aclose()

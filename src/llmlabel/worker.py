@@ -37,6 +37,7 @@ from llmlabel.errors import (
 from llmlabel.labeler import Labeler, build_labeler
 from llmlabel.ratelimit import RateLimiter
 from llmlabel.settings import Settings, get_settings
+from llmlabel.spend import Attribution
 from llmlabel.store import Store
 from llmlabel.store.jobs import queue_for
 from llmlabel.store.models import WorkItem
@@ -55,7 +56,7 @@ _CALLBACK_TRIES = 3
 _CALLBACK_TIMEOUT_S = 10.0
 # Errors that mean "this item cannot be labeled now"; the item fails with the message
 # and an operator can retry it (after fixing the cause).
-_ITEM_ERRORS = (InputError, BackendError, BudgetExceededError, GuidelineError, ConfigError)
+_ITEM_ERRORS = (InputError, BackendError, GuidelineError, ConfigError)
 
 
 def _store(settings: Settings) -> Store:
@@ -85,7 +86,7 @@ async def label_chunk(item_ids: list[str], team: str) -> dict[str, int]:
     settings = _SETTINGS[-1] if _SETTINGS else get_settings()
     store = _store(settings)
     work = store.begin_labeling(team, item_ids)
-    counts = {"labeled": 0, "failed": 0, "lost": 0, "skipped": len(item_ids) - len(work)}
+    counts = {"labeled": 0, "failed": 0, "paused": 0, "lost": 0, "skipped": len(item_ids) - len(work)}
     if not work:
         return counts
     limiter = build_rate_limiter(settings.redis_url, settings.profile())
@@ -126,7 +127,19 @@ async def _label_one(
     """Label one item and write the outcome; returns which counter to bump."""
     try:
         labeler = _labeler_for(store, settings, labelers, limiter, item)
-        record = await labeler.label(item.item_id, item.input)
+        meter = store.spend_meter(
+            Attribution(
+                team=item.team,
+                scope=f"batch:{item.batch_id}",
+                project=item.task,
+                version=f"{labeler.guideline.version}/{labeler.prompt.version}",
+            )
+        )
+        record = await labeler.label(item.item_id, item.input, meter=meter, resume=item.partial)
+    except BudgetExceededError as exc:
+        # Not labeled and not failed: it waits, with what it drew, for a raised cap or a resume.
+        paused = store.pause_item(item, f"budget: {exc}", exc.partial)
+        return "paused" if paused else "lost"
     except _ITEM_ERRORS as exc:
         return "failed" if store.fail_item(item, _describe(exc)) else "lost"
     except Exception as exc:  # job edge: a bug must fail the item, not strand it

@@ -168,6 +168,7 @@ def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(
         "failed": 0,
         "review_released": 0,
         "jobs_enqueued": 0,
+        "reservations_reaped": 0,
     }
 
 

@@ -1,4 +1,4 @@
-"""The shared rate limiter (limits moving window) against a real Redis."""
+"""The shared rate limiter (a sliding log in Redis) against a real Redis."""
 
 from __future__ import annotations
 
@@ -69,3 +69,15 @@ def test_no_limits_means_no_waiting(redis_url: str) -> None:
     assert isinstance(build_rate_limiter(redis_url, profile()), NullRateLimiter)
     assert isinstance(build_rate_limiter(None, profile(rpm=10)), NullRateLimiter)
     assert isinstance(build_rate_limiter(redis_url, profile(tpm=10)), RedisRateLimiter)
+
+
+async def test_a_grant_is_corrected_to_the_tokens_really_used(redis_url: str) -> None:
+    limiter = RedisRateLimiter(redis_url, profile(tpm=1000))
+    ticket = await limiter.acquire(tokens=900)  # prompt estimate + max_tokens
+    assert await blocks(limiter, tokens=200)
+    await limiter.correct(ticket, tokens=300)  # the provider counted 300
+    assert not await blocks(limiter, tokens=200)
+    unsent = await limiter.acquire(tokens=400)
+    await limiter.correct(unsent, tokens=0, sent=False)  # refused by a budget: never sent
+    assert not await blocks(limiter, tokens=400)
+    await limiter.aclose()

@@ -79,11 +79,16 @@ class FakeProvider:
 
     def reset(self) -> None:
         counters = ["requests", "ok", "rate_limited", "server_errors", "timeouts", "malformed"]
-        self.stats: dict[str, Any] = dict.fromkeys([*counters, "in_flight", "max_in_flight"], 0)
+        # Tokens billed (answered requests only: an error or a hang bills nothing here).
+        billed = ["prompt_tokens", "completion_tokens", "cached_tokens"]
+        self.stats: dict[str, Any] = dict.fromkeys(
+            [*counters, *billed, "in_flight", "max_in_flight"], 0
+        )
         self.stats["models"] = defaultdict(
             lambda: {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         )
         self.window.clear()
+        self.prefixes: set[str] = set()
 
     def _retry_after(self, prompt_tokens: int) -> float | None:
         """Seconds until this request fits the rpm/tpm window, None if it fits now."""
@@ -127,6 +132,8 @@ class FakeProvider:
         if self.rng.random() < opts.timeout_rate:
             self.stats["timeouts"] += 1
             await asyncio.sleep(opts.timeout_sleep_s)
+            # The client gave up long ago: nothing is answered, nothing billed.
+            return JSONResponse({"error": {"message": "hung", "type": "timeout"}}, 504)
         jitter = self.rng.uniform(-opts.latency_jitter_ms, opts.latency_jitter_ms)
         await asyncio.sleep(max(0.0, opts.latency_ms + jitter) / 1000)
         choices = self._choices(body, messages)
@@ -135,6 +142,10 @@ class FakeProvider:
         model["requests"] += 1
         model["prompt_tokens"] += prompt_tokens
         model["completion_tokens"] += completion_tokens
+        cached = self._cached_tokens(messages)
+        self.stats["prompt_tokens"] += prompt_tokens
+        self.stats["completion_tokens"] += completion_tokens
+        self.stats["cached_tokens"] += cached
         self.stats["ok"] += 1
         return JSONResponse(
             {
@@ -147,9 +158,21 @@ class FakeProvider:
                     "prompt_tokens": prompt_tokens,
                     "completion_tokens": completion_tokens,
                     "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": cached},
                 },
             }
         )
+
+    def _cached_tokens(self, messages: list[dict[str, Any]]) -> int:
+        """OpenAI-style prompt caching: a prefix of >= 1024 tokens seen before is served
+        from cache in 128-token steps (here: every message but the last is the prefix)."""
+        prefix = json.dumps(messages[:-1], sort_keys=True)
+        tokens = sum(len(str(m.get("content", ""))) for m in messages[:-1]) // 4
+        seen = prefix in self.prefixes
+        self.prefixes.add(prefix)
+        if not seen or tokens < 1024:
+            return 0
+        return tokens - tokens % 128
 
     def _choices(
         self, body: dict[str, Any], messages: list[dict[str, Any]]

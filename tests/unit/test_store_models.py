@@ -11,7 +11,6 @@ from llmlabel.errors import InputError
 from llmlabel.store import keys
 from llmlabel.store.base import batch_info, item_view, split_item_id
 from llmlabel.store.models import CounterCheck
-from llmlabel.store.ratelimit import limits_uri
 
 
 @pytest.mark.parametrize(
@@ -139,14 +138,3 @@ def test_counter_check_compares_counts_and_usage() -> None:
     assert not same.model_copy(update={"actual": {"queued": 0, "failed": 1}}).ok
     assert not same.model_copy(update={"indexed": {"queued": 2, "failed": 0}}).ok
     assert not same.model_copy(update={"usage_actual": Usage(calls=3, cost_usd=0.3)}).ok
-
-
-@pytest.mark.parametrize(
-    ("url", "uri"),
-    [
-        ("redis://127.0.0.1:6379/0", "async+redis://127.0.0.1:6379/0"),
-        ("unix:///tmp/r.sock?db=0", "async+redis+unix:///tmp/r.sock?db=0"),
-    ],
-)
-def test_limits_uri(url: str, uri: str) -> None:
-    assert limits_uri(url) == uri

@@ -1,10 +1,10 @@
 """Prometheus metrics of the API process: HTTP requests, plus store gauges read at scrape time.
 
 Each app gets its own CollectorRegistry, so building several apps in one
-process (tests) never registers a metric twice. LLM calls, tokens, cost and
-item labeling time are written by the workers into the store in the same atomic
-step as each label, and read here at scrape time, so every API replica reports
-the same totals.
+process (tests) never registers a metric twice. LLM calls, tokens and cost
+are the spend ledger (every provider attempt, written by the workers where the
+call happens), item labeling time is written with each label; both are read here
+at scrape time, so every API replica reports the same totals.
 """
 
 from __future__ import annotations
@@ -58,11 +58,18 @@ class StoreCollector(Collector):
 
 def llm_metrics(totals: LlmTotals) -> list[Metric]:
     """Counters of LLM usage and the histogram of item labeling time."""
-    calls = CounterMetricFamily("llmlabel_llm_calls", "LLM provider calls, all teams")
+    calls = CounterMetricFamily(
+        "llmlabel_llm_calls", "LLM provider calls (every attempt), all teams"
+    )
     calls.add_metric([], float(totals.calls))
+    failed = CounterMetricFamily("llmlabel_llm_failed_calls", "LLM provider calls that failed")
+    failed.add_metric([], float(totals.failed_calls))
+    hits = CounterMetricFamily("llmlabel_llm_cache_hits", "Calls answered from the result cache")
+    hits.add_metric([], float(totals.cache_hits))
     tokens = CounterMetricFamily("llmlabel_llm_tokens", "LLM tokens, all teams", labels=["kind"])
     tokens.add_metric(["prompt"], float(totals.prompt_tokens))
     tokens.add_metric(["completion"], float(totals.completion_tokens))
+    tokens.add_metric(["cached"], float(totals.cached_tokens))
     cost = CounterMetricFamily("llmlabel_llm_cost_usd", "LLM cost in USD, all teams")
     cost.add_metric([], totals.cost_usd)
     cumulative, buckets = 0, []
@@ -73,7 +80,7 @@ def llm_metrics(totals: LlmTotals) -> list[Metric]:
         "llmlabel_item_labeling_seconds", "Time to label one item (all its samples)"
     )
     latency.add_metric([], buckets, totals.latency_sum_s)
-    return [calls, tokens, cost, latency]
+    return [calls, failed, hits, tokens, cost, latency]
 
 
 class ApiMetrics:

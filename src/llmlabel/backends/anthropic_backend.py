@@ -100,6 +100,12 @@ class AnthropicBackend(Backend):
     """Messages API with a forced tool call; one choice per call (no `n`)."""
 
     default_supports_n = False
+    # Forced tool use adds a tool-use system prompt (313-346 tokens per Anthropic's docs).
+    fixed_overhead_tokens = 400
+
+    def framing_tokens(self, messages: int) -> int:
+        """The tool-use system prompt plus a few tokens per message."""
+        return 330 + 3 * messages
 
     def __init__(self, profile: BackendProfile) -> None:
         super().__init__(profile)

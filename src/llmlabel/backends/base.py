@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from llmlabel.backends.retry import RetryPolicy
 from llmlabel.domain import Completion, Message, Usage
+
+if TYPE_CHECKING:
+    from llmlabel.ratelimit import RateLimiter
+    from llmlabel.spend import SpendMeter
 
 __all__ = ["Backend", "BackendProfile", "Pricing"]
 
@@ -70,6 +74,13 @@ class Backend(ABC):
 
     # Whether one provider call can return n choices when the profile does not say.
     default_supports_n: ClassVar[bool] = False
+    # Prompt tokens a request carries beyond its messages and schema, at most (e.g.
+    # Anthropic's tool-use system prompt); part of the worst case a budget reserves.
+    fixed_overhead_tokens: ClassVar[int] = 0
+
+    def framing_tokens(self, messages: int) -> int:
+        """Tokens the chat framing usually adds to `messages` messages (OpenAI: ~3 each + 3)."""
+        return 3 * messages + 3
 
     def __init__(self, profile: BackendProfile) -> None:
         self.profile = profile
@@ -118,11 +129,24 @@ class Backend(ABC):
         n: int,
         temperature: float,
         max_tokens: int,
+        meter: SpendMeter | None = None,
+        limiter: RateLimiter | None = None,
     ) -> Completion:
-        """Exactly n choices, every provider call retried, usage priced; what llmlabel calls."""
+        """Exactly n choices, every provider attempt rate-limited, metered and retried.
+
+        `meter` reserves and settles each attempt in the spend ledger (budgets);
+        `limiter` holds the shared requests/tokens per minute.
+        """
         # Imported here because the sampling module needs this one (Pricing) at import time.
         from llmlabel.backends.sampling import sample_completion
 
         return await sample_completion(
-            self, messages, schema, n=n, temperature=temperature, max_tokens=max_tokens
+            self,
+            messages,
+            schema,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            meter=meter,
+            limiter=limiter,
         )

@@ -13,8 +13,9 @@ from redis.commands.core import Script
 from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
 from llmlabel.errors import ConfigError, StoreError
 from llmlabel.settings import Settings
-from llmlabel.store import jobs, keys, lua, lua_review
+from llmlabel.store import jobs, keys, lua, lua_review, lua_spend
 from llmlabel.store.models import BatchInfo, ItemView, SecondReview
+from llmlabel.store.spend_models import spend_of
 
 __all__ = ["StoreBase", "item_view", "split_item_id"]
 
@@ -39,12 +40,29 @@ def _usage(fields: Mapping[str, str], prefix: str) -> Usage:
     )
 
 
-def batch_info(team: str, batch_id: str, fields: Mapping[str, str]) -> BatchInfo:
-    """A BatchInfo from the batch hash."""
+def _projected_cost(counts: dict[str, int], total: int, cost: float) -> float | None:
+    """The batch's cost at its end, extrapolated from the items that finished labeling."""
+    unfinished = (ItemState.QUEUED, ItemState.LABELING, ItemState.PAUSED)
+    finished = total - sum(counts[s.value] for s in unfinished)
+    if finished <= 0 or cost <= 0:
+        return None
+    return round(cost * total / finished, 6)
+
+
+def batch_info(
+    team: str,
+    batch_id: str,
+    fields: Mapping[str, str],
+    spend_fields: Mapping[str, str] | None = None,
+) -> BatchInfo:
+    """A BatchInfo from the batch hash and (when read) its ledger hash."""
     counts = {state.value: int(fields.get(f"c:{state.value}", 0)) for state in ItemState}
     total = int(fields["total"])
     done = sum(counts[s.value] for s in TERMINAL_STATES)
     pending = counts[ItemState.QUEUED.value] + counts[ItemState.LABELING.value]
+    paused = counts[ItemState.PAUSED.value]
+    spend = spend_of(spend_fields or {})
+    cap = fields.get("max_cost_usd")
     return BatchInfo(
         id=batch_id,
         team=team,
@@ -59,8 +77,12 @@ def batch_info(team: str, batch_id: str, fields: Mapping[str, str]) -> BatchInfo
         usage=_usage(fields, "u:"),
         metadata=json.loads(fields.get("metadata", "{}")),
         callback_url=fields.get("callback_url") or None,
-        state="done" if done == total else "running",
-        labeled=pending == 0,
+        state="done" if done == total else "paused" if paused and not pending else "running",
+        labeled=pending == 0 and paused == 0,
+        mode=fields.get("mode") or "sync",  # type: ignore[arg-type]
+        max_cost_usd=float(cap) if cap else None,
+        spend=spend,
+        projected_cost_usd=_projected_cost(counts, total, spend.cost_usd),
     )
 
 
@@ -132,7 +154,7 @@ class StoreBase:
         self._rq_redis: redis.Redis | None = None
         self._scripts: dict[str, Script] = {
             name: redis_client.register_script(getattr(module, name))
-            for module in (lua, lua_review)
+            for module in (lua, lua_review, lua_spend)
             for name in module.__all__
         }
 

@@ -76,11 +76,21 @@ class BatchesMixin(StoreBase):
             "metadata": _dumps(batch.metadata),
             "callback_url": batch.callback_url or "",
             "submitted_by": principal.key_id,
+            "mode": batch.mode,
             f"c:{ItemState.QUEUED.value}": str(total),
         }
+        if batch.max_cost_usd is not None:
+            fields["max_cost_usd"] = repr(float(batch.max_cost_usd))
         flat = [x for pair in fields.items() for x in pair]
         try:
             self._write_items(team, batch_id, batch, gv, pv, now)
+            if batch.max_cost_usd is not None:
+                # The cap lives in the batch's ledger hash, where RESERVE checks it.
+                self.redis.hset(
+                    keys.scope_spend(team, f"batch:{batch_id}"),
+                    "cap_usd",
+                    repr(float(batch.max_cost_usd)),
+                )
             existing = self._run(
                 "PUBLISH",
                 [
@@ -181,6 +191,7 @@ class BatchesMixin(StoreBase):
             self.redis.delete(*ids)
         self.redis.delete(*(keys.batch_state(team, batch_id, s.value) for s in ItemState))
         self.redis.delete(keys.review_queue_batch(team, batch_id))
+        self.redis.delete(keys.scope_spend(team, f"batch:{batch_id}"))
 
     def _rollback(
         self, team: str, batch_id: str, total: int, idem_key: str, idem_value: str
@@ -202,7 +213,9 @@ class BatchesMixin(StoreBase):
 
     def get_batch(self, team: str, batch_id: str) -> BatchInfo:
         """A batch's progress; NotFoundError if missing or another team's."""
-        return batch_info(team, batch_id, self._batch_fields(team, batch_id))
+        fields = self._batch_fields(team, batch_id)
+        spend = self._hash(keys.scope_spend(team, f"batch:{batch_id}"))
+        return batch_info(team, batch_id, fields, spend)
 
     def list_batches(self, team: str, *, limit: int = 50) -> list[BatchInfo]:
         """The team's batches, newest first."""
@@ -210,8 +223,10 @@ class BatchesMixin(StoreBase):
         with self.redis.pipeline(transaction=False) as pipe:
             for batch_id in ids:
                 pipe.hgetall(keys.batch(team, batch_id))
+                pipe.hgetall(keys.scope_spend(team, f"batch:{batch_id}"))
             rows = pipe.execute()
-        return [batch_info(team, b, f) for b, f in zip(ids, rows, strict=True) if "task" in f]
+        pairs = zip(ids, rows[::2], rows[1::2], strict=True)
+        return [batch_info(team, b, f, s) for b, f, s in pairs if "task" in f]
 
     def _views(self, team: str, item_ids: Sequence[str]) -> list[ItemView]:
         with self.redis.pipeline(transaction=False) as pipe:

@@ -8,6 +8,7 @@ the same suffixes as the functions here (see `lua.py`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -41,6 +42,9 @@ __all__ = [
     "labeling_leases",
     "new_batch_id",
     "pins",
+    "ratelimit",
+    "reservation",
+    "reservations",
     "review2_leases",
     "review2_queue",
     "review2_queue_batch",
@@ -50,9 +54,18 @@ __all__ = [
     "review_queue",
     "review_queue_batch",
     "review_queue_task",
+    "scope_spend",
+    "spend_models",
+    "spend_total",
     "state_totals",
     "team_audit",
+    "team_budget",
+    "team_paused",
     "team_prefix",
+    "team_spend",
+    "team_spend_by",
+    "team_spend_period",
+    "team_spend_scopes",
     "teams",
     "version_active",
     "version_history",
@@ -270,3 +283,70 @@ def dispatch() -> str:
 def callbacks() -> str:
     """List of "team|batch_id" whose labeling just finished and that have a callback_url."""
     return f"{ROOT}:callbacks"
+
+
+# -- spend: the ledger of provider calls, budgets, reservations -------------------
+# The spend Lua scripts (lua_spend.py) build the team keys below from the team
+# prefix with the same suffixes: `spend`, `spend:s:{scope}`, `spend:p:{period}`,
+# `spend:by`, `spend:scopes`, `budget`, `paused`.
+
+
+def spend_total() -> str:
+    """Hash: ledger totals over all teams (/metrics): requests, tokens, cost, failures."""
+    return f"{ROOT}:spend"
+
+
+def spend_models() -> str:
+    """Hash: "model\tmetric" -> ledger totals over all teams, per model."""
+    return f"{ROOT}:spend:models"
+
+
+def team_spend(team: str) -> str:
+    """Hash: the team's ledger totals since it began (and `reserved_usd` held right now)."""
+    return f"{team_prefix(team)}spend"
+
+
+def team_spend_period(team: str, period: str) -> str:
+    """Hash: the team's ledger totals of one UTC day ("d2026-12-01") or month ("m2026-12")."""
+    return f"{team_prefix(team)}spend:p:{period}"
+
+
+def scope_spend(team: str, scope: str) -> str:
+    """Hash: ledger totals of one batch ("batch:{id}"), gold upload or evaluation; `cap_usd`."""
+    return f"{team_prefix(team)}spend:s:{scope}"
+
+
+def team_spend_by(team: str) -> str:
+    """Hash: "project\tversion\tmodel\tmetric" -> the team's ledger totals per breakdown."""
+    return f"{team_prefix(team)}spend:by"
+
+
+def team_spend_scopes(team: str) -> str:
+    """Sorted set of the team's ledger scopes by their first call."""
+    return f"{team_prefix(team)}spend:scopes"
+
+
+def team_budget(team: str) -> str:
+    """Hash: the team's cost cap: amount_usd, period (total | day | month), set_at, set_by."""
+    return f"{team_prefix(team)}budget"
+
+
+def team_paused(team: str) -> str:
+    """Set of the team's batch ids that have items paused by a budget."""
+    return f"{team_prefix(team)}paused"
+
+
+def reservation(reservation_id: str) -> str:
+    """Hash: one provider attempt's reservation (state, worst case, attribution)."""
+    return f"{ROOT}:spend:r:{reservation_id}"
+
+
+def reservations() -> str:
+    """Sorted set of pending reservation ids by the time the reaper may settle them."""
+    return f"{ROOT}:spend:pending"
+
+
+def ratelimit(backend: str, base_url: str, model: str, part: str) -> str:
+    """The shared rate limit of one provider account and model: its log, tokens or sum."""
+    scope = hashlib.sha256(f"{backend}|{base_url}|{model}".encode()).hexdigest()[:16]
+    return f"{ROOT}:rl:{scope}:{part}"

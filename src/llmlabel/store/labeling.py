@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import redis
 
-from llmlabel.domain import ItemState, LabelRecord, Route
+from llmlabel.domain import ItemState, LabelRecord, PartialLabel, Route
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info
 from llmlabel.store.models import BatchInfo, ReapReport, WorkItem, latency_bucket
@@ -44,7 +44,7 @@ class LabelingMixin(StoreBase):
                 *item_ids,
             ],
         )
-        batch_fields = ["batch", "id", "task", "input", "gv", "pv", "attempts"]
+        batch_fields = ["batch", "id", "task", "input", "gv", "pv", "attempts", "partial"]
         with self.redis.pipeline(transaction=False) as pipe:
             for item_id in claimed:
                 pipe.hmget(keys.item(team, item_id), batch_fields)
@@ -61,8 +61,9 @@ class LabelingMixin(StoreBase):
                 prompt_version=pv or None,
                 lease_token=token,
                 attempts=int(attempts),
+                partial=PartialLabel.model_validate_json(partial) if partial else None,
             )
-            for item_id, (batch_id, client_id, task, input_json, gv, pv, attempts) in zip(
+            for item_id, (batch_id, client_id, task, input_json, gv, pv, attempts, partial) in zip(
                 claimed, rows, strict=True
             )
         ]
@@ -161,6 +162,7 @@ class LabelingMixin(StoreBase):
             if len(members) + int(failed) < _REAP_LIMIT:
                 break
         report.jobs_enqueued += self._dispatch_stalled()
+        report.reservations_reaped = self.reap_spend()  # type: ignore[attr-defined]
         for team in self._strs(list(self.redis.smembers(keys.teams()))):
             report.review_released += int(
                 self._run("RELEASE_REVIEWS", [], [keys.team_prefix(team), self._now()])

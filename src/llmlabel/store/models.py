@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmlabel.domain import ItemState, Sample, Usage
+from llmlabel.domain import ItemState, PartialLabel, Sample, Usage
+from llmlabel.store.spend_models import Spend
 
 __all__ = [
     "AuditEvent",
@@ -54,6 +55,10 @@ class BatchCreate(BaseModel):
     prompt_version: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
+    # Cost cap of the batch (USD), checked before every provider call; None: no batch cap.
+    max_cost_usd: float | None = None
+    # "offline": labeled through the provider's batch API (half price, up to 24 h).
+    mode: Literal["sync", "offline"] = "sync"
 
 
 class BatchInfo(BaseModel):
@@ -71,13 +76,21 @@ class BatchInfo(BaseModel):
     # Items in a terminal state (auto_accepted, approved, fixed, rejected, failed).
     done: int
     progress: float
+    # Usage of the labels saved (what their records hold); `spend` is the ledger.
     usage: Usage
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
-    # "done" once every item is terminal; `labeled` turns true earlier, when no
-    # item is queued or labeling (the rest wait for reviewers).
-    state: Literal["running", "done"]
+    # "done" once every item is terminal; "paused" when nothing is left to label but
+    # items paused by a budget; `labeled` turns true when no item is queued,
+    # labeling or paused (the rest wait for reviewers).
+    state: Literal["running", "paused", "done"]
     labeled: bool
+    mode: Literal["sync", "offline"] = "sync"
+    max_cost_usd: float | None = None
+    # Every provider call made for the batch (retries, failed items, lost leases too).
+    spend: Spend = Field(default_factory=Spend)
+    # spend so far x total / items that finished labeling (None before the first).
+    projected_cost_usd: float | None = None
 
 
 class SecondReview(BaseModel):
@@ -177,6 +190,8 @@ class WorkItem(BaseModel):
     prompt_version: str | None
     lease_token: str
     attempts: int
+    # What the item drew before a budget paused it (labeling resumes from there).
+    partial: PartialLabel | None = None
 
 
 class ReapReport(BaseModel):
@@ -186,6 +201,8 @@ class ReapReport(BaseModel):
     failed: int = 0
     review_released: int = 0
     jobs_enqueued: int = 0
+    # Reservations of vanished workers counted at their worst case.
+    reservations_reaped: int = 0
 
 
 class CounterCheck(BaseModel):
@@ -222,11 +239,14 @@ def latency_bucket(seconds: float) -> str:
 
 
 class LlmTotals(BaseModel):
-    """LLM usage and item labeling time over all teams since the store was created."""
+    """LLM usage (the spend ledger) and item labeling time over all teams."""
 
     calls: int = 0
+    failed_calls: int = 0
+    cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
     cost_usd: float = 0.0
     latency_sum_s: float = 0.0
     # Non-cumulative counts per bucket bound (as in LATENCY_BUCKETS, plus "+Inf").

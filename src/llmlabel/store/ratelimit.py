@@ -1,90 +1,115 @@
-"""The rate limit shared by every worker: `limits` moving windows in Redis.
+"""The rate limit shared by every worker: a 60 s sliding log of requests and tokens in Redis.
 
-One window for requests per minute and one for tokens per minute, keyed by the
-backend and model, so every worker process talking to the same provider
-account draws from the same budget. Built inside each job: the async Redis
-client belongs to the job's event loop (RQ runs every async job in a fresh loop).
+One log per backend, server and model, so every worker process talking to the
+same provider account draws from the same budget. Each grant is one log entry
+(a ticket) holding its token count, so a grant can be corrected to the tokens
+the provider really counted, or removed when the request was never sent (the
+`limits` moving window it replaces could do neither). The clock is Redis's own
+(TIME), so workers on hosts with skewed clocks still share one window. Built per
+event loop: the async Redis client belongs to the loop that made it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
+import secrets
 
-from limits import RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
+import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from llmlabel.backends.base import BackendProfile
 from llmlabel.errors import StoreError
 from llmlabel.ratelimit import NullRateLimiter, RateLimiter
+from llmlabel.store import keys
 
-__all__ = ["RedisRateLimiter", "build_rate_limiter", "limits_uri"]
+__all__ = ["RedisRateLimiter", "build_rate_limiter"]
 
-# The moving window stores one list entry per unit of cost, so tokens are
-# counted in blocks that keep a window at about this many entries at most.
-_MAX_WINDOW_ENTRIES = 10_000
 # Never sleep longer than this between tries: the window may free up earlier
-# when other workers' entries age out.
+# when other workers' grants are corrected or age out.
 _MAX_WAIT_S = 2.0
+_WINDOW_S = 60
 
+_ACQUIRE = """
+-- KEYS: log (zset ticket -> time), tokens (hash ticket -> tokens), sum (string)
+-- ARGV: ticket, rpm (0 = none), tpm (0 = none), tokens. Returns 0 (granted) or seconds to wait.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local cutoff = now - 60
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff)) do
+  redis.call('DECRBY', KEYS[3], tonumber(redis.call('HGET', KEYS[2], old) or 0))
+  redis.call('HDEL', KEYS[2], old)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local rpm, tpm, tokens = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local n = redis.call('ZCARD', KEYS[1])
+local used = tonumber(redis.call('GET', KEYS[3]) or 0)
+-- A request larger than the whole token limit still goes once the window is empty.
+if (rpm > 0 and n + 1 > rpm) or (tpm > 0 and n > 0 and used + tokens > tpm) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(math.max(0.01, tonumber(first[2]) + 60 - now))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], tokens)
+redis.call('INCRBY', KEYS[3], tokens)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], 120) end
+return '0'
+"""
 
-def limits_uri(redis_url: str) -> str:
-    """The `limits` async storage URI for a redis-py URL (tcp or unix socket)."""
-    if redis_url.startswith("unix://"):
-        return "async+redis+unix://" + redis_url.removeprefix("unix://")
-    return "async+" + redis_url
+_CORRECT = """
+-- KEYS: log, tokens, sum. ARGV: ticket, tokens, sent ('1' or '0')
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('INCRBY', KEYS[3], tonumber(ARGV[2]) - tonumber(held))
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('DECRBY', KEYS[3], tonumber(held))
+end
+return 1
+"""
 
 
 class RedisRateLimiter:
     """Waits until a request (and its tokens) fit in the shared per-minute windows."""
 
     def __init__(self, redis_url: str, profile: BackendProfile) -> None:
-        self._storage = RedisStorage(
-            limits_uri(redis_url), implementation="redispy", key_prefix="ll:ratelimit"
-        )
-        self._limiter = MovingWindowRateLimiter(self._storage)
-        self._scope = (profile.backend, profile.base_url or "", profile.model)
-        self._requests = (
-            RateLimitItemPerMinute(profile.requests_per_minute)
-            if profile.requests_per_minute
-            else None
-        )
-        self._token_unit = max(1, -(-profile.tokens_per_minute // _MAX_WINDOW_ENTRIES))
-        self._tokens = (
-            RateLimitItemPerMinute(max(1, profile.tokens_per_minute // self._token_unit))
-            if profile.tokens_per_minute
-            else None
-        )
+        self._redis = aredis.Redis.from_url(redis_url, decode_responses=True)
+        scope = (profile.backend, profile.base_url or "", profile.model)
+        self._keys = [keys.ratelimit(*scope, part) for part in ("log", "tokens", "sum")]
+        self._rpm = profile.requests_per_minute
+        self._tpm = profile.tokens_per_minute
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._correct = self._redis.register_script(_CORRECT)
 
-    async def acquire(self, *, requests: int = 1, tokens: int = 0) -> None:
-        """Return once `requests` calls and `tokens` tokens fit; waits (never fails) otherwise."""
-        if self._requests is not None and requests > 0:
-            await self._take(self._requests, "requests", min(requests, self._requests.amount))
-        if self._tokens is not None and tokens > 0:
-            units = min(-(-tokens // self._token_unit), self._tokens.amount)
-            await self._take(self._tokens, "tokens", units)
-
-    async def _take(self, item: RateLimitItemPerMinute, kind: str, cost: int) -> None:
+    async def acquire(self, *, requests: int = 1, tokens: int = 0) -> str | None:
+        """Return once one request and `tokens` tokens fit; waits (never fails) otherwise."""
+        ticket = secrets.token_hex(8)
+        rpm = self._rpm if requests > 0 else 0
         while True:
             try:
-                if await self._limiter.hit(item, kind, *self._scope, cost=cost):
-                    return
-                stats = await self._limiter.get_window_stats(item, kind, *self._scope)
-            except (StorageError, RedisError) as exc:
+                wait = float(await self._acquire(keys=self._keys, args=[ticket, rpm, self._tpm, tokens]))
+            except RedisError as exc:
                 raise StoreError(f"rate limiter storage failed: {exc}") from exc
-            wait = min(max(stats.reset_time - time.time(), 0.01), _MAX_WAIT_S)
+            if wait <= 0:
+                return ticket
             # Jitter so workers that wait for the same slot do not wake together.
-            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+            await asyncio.sleep(min(wait, _MAX_WAIT_S) * random.uniform(0.5, 1.0))
+
+    async def correct(self, ticket: str | None, *, tokens: int, sent: bool = True) -> None:
+        """Set the grant's tokens to the actual count, or drop it if the request never went."""
+        if ticket is None:
+            return
+        try:
+            await self._correct(keys=self._keys, args=[ticket, max(0, tokens), "1" if sent else "0"])
+        except RedisError as exc:
+            raise StoreError(f"rate limiter storage failed: {exc}") from exc
 
     async def aclose(self) -> None:
-        """Close the async Redis connections (before the job's event loop ends)."""
-        client = getattr(self._storage.bridge, "storage", None)
-        if client is not None:
-            await client.aclose()
+        """Close the async Redis connections (before the event loop ends)."""
+        await self._redis.aclose()
 
 
 def build_rate_limiter(redis_url: str | None, profile: BackendProfile) -> RateLimiter:

@@ -1,7 +1,7 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items and gold in review); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items and gold in review, the spend ledger and budgets); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -14,6 +14,7 @@ from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_tools import ReviewToolsMixin
+from llmlabel.store.spend import SpendMixin
 from llmlabel.store.stats import StatsMixin
 from llmlabel.store.versions import VersionsMixin
 
@@ -30,6 +31,7 @@ class Store(
     VersionsMixin,
     GoldMixin,
     GoldReviewMixin,
+    SpendMixin,
 ):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 

@@ -101,13 +101,17 @@ class VersionsMixin(StoreBase):
         return {s.value: int(raw.get(s.value, 0)) for s in ItemState}
 
     def llm_totals(self) -> LlmTotals:
-        """LLM calls, tokens, cost and labeling-time histogram over all teams, for /metrics."""
+        """LLM calls, tokens, cost (the spend ledger) and labeling-time histogram, for /metrics."""
         raw = self._hash(keys.state_totals())
+        ledger = self._hash(keys.spend_total())
         return LlmTotals(
-            calls=int(raw.get("u:calls", 0)),
-            prompt_tokens=int(raw.get("u:prompt_tokens", 0)),
-            completion_tokens=int(raw.get("u:completion_tokens", 0)),
-            cost_usd=float(raw.get("u:cost_usd", 0.0)),
+            calls=int(ledger.get("requests", 0)),
+            failed_calls=int(ledger.get("failed", 0)),
+            cache_hits=int(ledger.get("cache_hits", 0)),
+            prompt_tokens=int(ledger.get("prompt_tokens", 0)),
+            completion_tokens=int(ledger.get("completion_tokens", 0)),
+            cached_tokens=int(ledger.get("cached_tokens", 0)),
+            cost_usd=round(float(ledger.get("cost_usd", 0.0)), 9),
             latency_sum_s=float(raw.get("lat:sum", 0.0)),
             latency_buckets={
                 field.removeprefix("lat:le:"): int(value)
