@@ -77,3 +77,46 @@ def test_queue_bulk_undo_history_and_stats_routes(
         queue = client.get("/v1/stats/queue", headers=auth["op"]).json()
         assert (queue["depth"], queue["in_review"]) == (waiting - 2, 1)
         assert queue["tasks"][0]["task"] == "safety" and queue["oldest_waiting_s"] >= 0
+
+
+def test_undo_of_a_gold_decision_looks_like_any_undo(
+    redis_url: str, fake_provider: str, tmp_path: Path, processes: Processes, store: Store
+) -> None:
+    env = service_env(redis_url, fake_provider, tmp_path / "var", gold_share=1.0)
+    base = processes.api(env)
+    auth = {name: {"Authorization": f"Bearer {store.create_api_key(team='gt', role=role, name=name)}"}
+            for name, role in [("sub", Role.SUBMITTER), ("rev", Role.REVIEWER), ("op", Role.OPERATOR)]}
+    flags = dict.fromkeys(["sexual", "hate", "violence", "harassment", "self-harm", "sexual/minors",
+                           "hate/threatening", "violence/graphic"], False)
+    known = {"flags": flags, "rationale": None}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.post("/v1/gold", json={"task": "safety", "items": [
+            {"input": {"text": "Where is the station?"}, "label": known}]}, headers=auth["op"])
+        items = [{"id": f"m{i}", "text": f"message {i} about trains"} for i in range(6)]
+        client.post("/v1/batches", json={"task": "safety", "items": items}, headers=auth["sub"])
+        processes.run_burst(env, name="w-gold-undo")
+        gold = client.post("/v1/review/claim", headers=auth["rev"]).json()
+        decided = client.post(f"/v1/review/items/{gold['item_id']}/decision", headers=auth["rev"],
+                              json={"lease_token": gold["lease_token"], "action": "fix", "label": known})
+        assert decided.status_code == 200
+        scores = client.get("/v1/gold/scores", headers=auth["op"]).json()["reviewers"]
+        assert [(s["reviewer"], s["n"]) for s in scores] == [("rev", 1)]
+        entry = client.get("/v1/review/history", headers=auth["rev"]).json()["entries"][0]
+        assert (entry["action"], entry["task"], entry["undoable"], entry["item_id"]) == (
+            "review.fix", "safety", True, gold["item_id"])
+        assert entry["after"]["state"] == "fixed"
+
+        undone = client.post(f"/v1/review/items/{gold['item_id']}/undo", headers=auth["rev"])
+        assert undone.status_code == 200, undone.text
+        claim = undone.json()["claim"]
+        assert (undone.json()["item"]["state"], claim["label"]) == ("in_review", gold["label"])
+        scores = client.get("/v1/gold/scores", headers=auth["op"]).json()["reviewers"]
+        assert all(s["n"] == 0 for s in scores)
+        again = client.post(f"/v1/review/items/{gold['item_id']}/undo", headers=auth["rev"])
+        assert again.status_code == 409 and "no decision of yours" in again.json()["detail"]
+        client.post(f"/v1/review/items/{gold['item_id']}/decision", headers=auth["rev"],
+                    json={"lease_token": claim["lease_token"], "action": "reject"})
+        scores = client.get("/v1/gold/scores", headers=auth["op"]).json()["reviewers"]
+        assert [(s["reviewer"], s["n"], s["accuracy"]) for s in scores] == [("rev", 1, 0.0)]
+        history = client.get("/v1/review/history", headers=auth["rev"]).json()["entries"]
+        assert [e["action"] for e in history] == ["review.reject", "review.undo", "review.fix"]

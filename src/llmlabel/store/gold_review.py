@@ -22,7 +22,7 @@ from typing import Any
 from llmlabel.domain import ItemState, LabelRecord, Usage
 from llmlabel.errors import LeaseError
 from llmlabel.store import keys
-from llmlabel.store.base import AUDIT_MAX, StoreBase
+from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, StoreBase
 from llmlabel.store.gold import versions_field
 from llmlabel.store.gold_models import GoldLease, GoldScore
 from llmlabel.store.models import AuditEvent, Decision, ItemView, Principal, ReviewClaim
@@ -198,15 +198,24 @@ class GoldReviewMixin(StoreBase):
                 after={"label": reviewer_label, "correct": correct},
                 comment=comment,
             ).model_dump_json()
+        undo, history = self._gold_undo_record(principal, lease, decision, reviewer_label, scored,
+                                               comment)
         done = self._run(
             "GOLD_DECIDE",
-            [keys.gold_lease(team, lease.token), keys.gold_scores(team), keys.team_audit(team)],
+            [keys.gold_lease(team, lease.token), keys.gold_scores(team), keys.team_audit(team),
+             keys.gold_undo(team, principal.key_id, lease.item_id),
+             keys.review_history(team, principal.key_id)],
             [
                 f"{lease.task}\t{reviewer}\tn",
                 f"{lease.task}\t{reviewer}\tok",
                 scored,
                 event,
                 AUDIT_MAX,
+                undo,
+                # Kept a day past the window: a late undo says "too late", as an item's does.
+                int((self.settings.undo_window_s + 86400) * 1000),
+                history,
+                HISTORY_MAX,
             ],
         )
         if not done:
@@ -239,6 +248,33 @@ class GoldReviewMixin(StoreBase):
             review_comment=comment if decision != Decision.SKIP else None,
             updated_at=self._now(),
         )
+
+    def _gold_undo_record(
+        self,
+        principal: Principal,
+        lease: GoldLease,
+        decision: Decision,
+        reviewer_label: dict[str, Any] | None,
+        scored: str,
+        comment: str | None,
+    ) -> tuple[str, str]:
+        """(undo record, history event) of a gold decision; ('', '') for a skip."""
+        if decision == Decision.SKIP:
+            return "", ""
+        now = self._now()
+        shown = reviewer_label if decision == Decision.FIX else lease.label
+        history = AuditEvent(
+            at=now,
+            actor=_reviewer(principal),
+            action=f"review.{decision.value}",
+            item_id=lease.item_id,
+            before={"state": ItemState.IN_REVIEW.value, "label": lease.label},
+            after={"state": _STATE_AFTER[decision].value, "label": shown},
+            comment=comment or None,
+        ).model_dump_json()
+        record = json.dumps({"at": now, "scored": scored, "state": _STATE_AFTER[decision].value,
+                             "label": shown, "lease": lease.model_dump(mode="json")})
+        return record, history
 
     def gold_scores(self, team: str) -> list[GoldScore]:
         """Every reviewer's gold decisions per task, sorted by reviewer then task."""

@@ -36,6 +36,7 @@ __all__ = [
     "gold_seen",
     "gold_seq",
     "gold_task",
+    "gold_undo",
     "idempotency",
     "is_batch_id",
     "item",
@@ -208,6 +209,11 @@ def gold_seen(team: str, reviewer: str) -> str:
 def gold_seq(team: str) -> str:
     """Counter: the order gold items were uploaded in (their sort score)."""
     return f"{team_prefix(team)}gold:seq"
+
+
+def gold_undo(team: str, key_id: str, gold_id: str) -> str:
+    """String (with TTL): JSON of a reviewer key's last decision on a gold item, for undo."""
+    return f"{team_prefix(team)}gu:{key_id}:{gold_id}"
 
 
 def gold_lease(team: str, token: str) -> str:

@@ -13,7 +13,7 @@ mirror `keys.py`: `{prefix}i:{item}`, `{prefix}b:{batch}`, `{prefix}b:{batch}:s:
 from __future__ import annotations
 
 from llmlabel.store import keys
-from llmlabel.store.lua_gold import GOLD_DECIDE, GOLD_SAVE
+from llmlabel.store.lua_gold import GOLD_DECIDE, GOLD_SAVE, GOLD_UNDO
 
 __all__ = [
     "BEGIN",
@@ -24,6 +24,7 @@ __all__ = [
     "FAIL",
     "GOLD_DECIDE",
     "GOLD_SAVE",
+    "GOLD_UNDO",
     "PUBLISH",
     "REAP_LABELING",
     "RELEASE_REVIEWS",

@@ -12,6 +12,7 @@ from llmlabel.errors import ConflictError, NotFoundError
 from llmlabel.label_values import label_values
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, item_view, split_item_id
+from llmlabel.store.gold_undo import GoldUndoMixin
 from llmlabel.store.models import AuditEvent, Principal, ReviewClaim
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_models import (
@@ -35,7 +36,7 @@ _DECIDED = {ItemState.APPROVED.value, ItemState.FIXED.value, ItemState.REJECTED.
 _ROW_FIELDS = ["id", "batch", "task", "state", "label", "record", "rsince", "reviewer"]
 
 
-class ReviewToolsMixin(ReviewMixin):
+class ReviewToolsMixin(ReviewMixin, GoldUndoMixin):
     """Undo, bulk approve, claim-by-id, the reviewer's history and the queue as rows."""
 
     def _actor(self, principal: Principal) -> str:
@@ -52,6 +53,8 @@ class ReviewToolsMixin(ReviewMixin):
         """
         team = principal.team
         if not split_item_id(item_id) or not self.redis.exists(keys.item(team, item_id)):
+            if split_item_id(item_id) and self.is_gold_id(team, item_id):
+                return self.undo_gold(principal, item_id)
             raise NotFoundError(f"item {item_id} not found")
         now = self._now()
         token = secrets.token_urlsafe(16)
@@ -164,6 +167,13 @@ class ReviewToolsMixin(ReviewMixin):
             for item_id in ids:
                 pipe.hmget(keys.item(team, item_id), ["task", "batch", "id", "state", "dkey", "dat"])
             rows = dict(zip(ids, pipe.execute(), strict=True))
+        # Gold items read the same as items here (reviewers must not tell them apart).
+        missing = [i for i in ids if rows[i][0] is None]
+        for gold_id, (task, client_id, at) in self.gold_history_fields(
+            team, principal.key_id, missing
+        ).items():
+            rows[gold_id] = [task, gold_id.rpartition(":")[0], client_id,
+                             "approved" if at is not None else None, principal.key_id, at]
         now = self._now()
         window = self.settings.undo_window_s
         newest: set[str] = set()
