@@ -3,8 +3,9 @@
 // undo the tab's last decisions (server-side, within the undo window). Shortcuts are
 // remappable (shortcuts.js); `?` lists them all.
 
-import { api, initSession, problemErrors, serverNow } from "./api.js";
-import { $, clock, h, num, replace, toast, typing } from "./dom.js";
+import { api, initSession, problemErrors } from "./api.js";
+import { $, h, num, replace, toast, typing } from "./dom.js";
+import { leaseClock, leaseLeft as leftOn } from "./lease.js";
 import { samplesPanel } from "./samples.js";
 import { actionFor, helpOverlay, renderBar } from "./shortcuts.js";
 import { viewFor } from "./views/index.js";
@@ -17,10 +18,14 @@ const state = {
   busy: false,
   reviewed: 0,
   guidelines: new Map(),
-  leaseTimer: null,
   undoable: [], // item ids this tab decided (not skips), newest last
   help: null,
 };
+
+const lease = leaseClock(() => updateButtons());
+const leaseLeft = () => leftOn(state.claim);
+const startLease = () => lease.start(state.claim);
+const renew = () => (state.claim && !state.decided ? lease.renew(state.claim) : null);
 
 const VERBS = { approve: "Approved", fix: "Fixed", reject: "Rejected", skip: "Skipped" };
 const STORED = { task: "llmlabel.review.task", auto: "llmlabel.review.autoNext" };
@@ -157,7 +162,7 @@ async function claimNext() {
 
 function clearItem() {
   if (state.view && state.view.destroy) state.view.destroy();
-  clearInterval(state.leaseTimer);
+  lease.stop();
   Object.assign(state, { claim: null, view: null, decided: null });
   $("#current").hidden = true;
   $("#side").hidden = true;
@@ -205,47 +210,6 @@ function renderSide(claim, guideline, summarize) {
       h("summary", {}, "Instructions"), h("div", { class: "prose" }, guideline.text)));
 }
 
-// -- lease -----------------------------------------------------------------------
-
-function leaseLeft() {
-  return state.claim ? (Date.parse(state.claim.lease_expires_at) - serverNow()) / 1000 : 0;
-}
-
-function startLease() {
-  clearInterval(state.leaseTimer);
-  const tick = () => {
-    const left = leaseLeft();
-    const el = $("#lease-clock");
-    el.textContent = clock(left);
-    el.classList.toggle("warn", left < 60);
-    if (left <= 0) {
-      el.textContent = "expired";
-      $("#lease-note").textContent = "The lease ran out and the item went back to the queue. Claim again (n).";
-      $("#renew").disabled = true;
-      clearInterval(state.leaseTimer);
-      updateButtons();
-    }
-  };
-  $("#renew").disabled = false;
-  $("#lease-note").textContent = `Held until ${new Date(state.claim.lease_expires_at).toLocaleTimeString()}.`;
-  tick();
-  state.leaseTimer = setInterval(tick, 1000);
-}
-
-async function renew() {
-  if (!state.claim || state.decided) return;
-  try {
-    const claim = await api("POST", `/v1/review/items/${encodeURIComponent(state.claim.item_id)}/renew`,
-      { lease_token: state.claim.lease_token });
-    state.claim.lease_token = claim.lease_token;
-    state.claim.lease_expires_at = claim.lease_expires_at;
-    startLease();
-    toast("Lease renewed.");
-  } catch (err) {
-    toast(`Could not renew: ${err.message}`, "error");
-  }
-}
-
 // -- decisions ---------------------------------------------------------------------
 
 function blocked(action) {
@@ -290,11 +254,7 @@ async function decide(action) {
       state.reviewed += 1;
       state.undoable = [...state.undoable.filter((id) => id !== claim.item_id), claim.item_id].slice(-20);
     }
-    clearInterval(state.leaseTimer);
-    $("#lease-clock").textContent = "done";
-    $("#lease-clock").classList.remove("warn");
-    $("#renew").disabled = true;
-    $("#lease-note").textContent = "";
+    lease.stop("done");
     $("#item").classList.add("decided");
     $("#item-state").textContent = VERBS[action];
     $("#item-state").dataset.state = item.state;
