@@ -376,6 +376,17 @@ def test_undo_from_history(tab: tuple[Page, PageErrors], stack: dict[str, Any]) 
     assert item(stack, entry["item_id"])["state"] == "in_review"
     page.keyboard.press("s")
     expect(page.locator("#item-state")).to_have_text("Skipped")
+
+    # Undo of a single decision from the list: the review page resumes the item's new lease.
+    page.goto("/ui/queue")
+    single = next(e for e in api_get(stack, "/v1/review/history", Role.REVIEWER)["entries"]
+                  if e["undoable"] and not e["bulk"])
+    page.locator(f"#history-table tr[data-item-id='{single['item_id']}'] button.undo").click()
+    expect(page.locator("#item")).to_have_attribute("data-item-id", single["item_id"])
+    expect(page.locator("#lease-clock")).to_have_text(CLOCK)
+    assert item(stack, single["item_id"])["state"] == "in_review"
+    page.keyboard.press("a")
+    expect(page.locator("#item-state")).to_have_text("Approved")
     assert errors == []
 
 
