@@ -100,6 +100,8 @@ class Consensus(BaseModel):
     review_reasons: list[str] = Field(default_factory=list)
     # Hashable summary of each valid sample's answer, for the adaptive stopping rule.
     answer_keys: list[str] = Field(default_factory=list)
+    # Task-specific agreement measures in [0, 1], recorded as extra confidence signals.
+    signals: dict[str, float] = Field(default_factory=dict)
 
 
 class Route(StrEnum):
@@ -130,6 +132,12 @@ class LabelRecord(BaseModel):
     # Wall time to label the item (all samples), for the latency metrics.
     duration_s: float = 0.0
     error: str | None = None
+    # The threshold that routed this label and the calibration fit it came from (None:
+    # the version's configured threshold, no fit). Audited: accepted, but also sent to
+    # review blind; never shown to reviewers.
+    threshold: float | None = None
+    fit_id: str | None = None
+    audited: bool = False
 
 
 class PartialLabel(BaseModel):

@@ -37,7 +37,7 @@ class SamplingPolicy(BaseModel):
     max: int = Field(7, ge=1, le=64)
     step: int = Field(2, ge=1, le=16)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
-    # Stop once P(the leading answer is the majority answer) reaches this (Beta posterior).
+    # Stop once P(drawing up to `max` leaves the leading answer in the lead) reaches this.
     stop_probability: float = Field(0.95, gt=0.5, lt=1.0)
     adaptive: bool = True
     max_tokens: int = Field(512, ge=16, le=8192)
@@ -51,8 +51,17 @@ class RoutingPolicy(BaseModel):
     threshold: float = Field(0.8, ge=0.0, le=1.0)
     # Fewer valid samples than this sends the item to review whatever its confidence.
     min_valid_samples: int = Field(2, ge=1)
-    # Task review reasons (e.g. a safety flag raised by any sample) force review.
+    # Task review reasons (e.g. a safety flag the consensus dropped) force review.
     task_reasons_force_review: bool = True
+    # Calibration: fit `threshold` so the labels it accepts reach this precision (lower
+    # 95 % bound); None keeps the configured threshold. The API can change it per version.
+    target_precision: float | None = Field(None, gt=0.5, lt=1.0)
+    # Share of auto-accepted items also sent to review, blind, to measure their precision.
+    audit_share: float = Field(0.02, ge=0.0, le=0.5)
+    # Fewer judged items than this at or above a threshold: the fit keeps `threshold`.
+    min_evidence: int = Field(30, ge=1)
+    # Refit after this many new judgments (gold, reviews, audits); 0 = only on demand.
+    refit_every: int = Field(50, ge=0)
 
 
 class FewShotExample(BaseModel):

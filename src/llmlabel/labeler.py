@@ -17,12 +17,13 @@ from pydantic import BaseModel
 
 from llmlabel.backends.base import Backend
 from llmlabel.backends.sampling import effective_pricing
+from llmlabel.calibration import FITTED_SIGNAL, CalibrationFit, FitStatus, is_audited
 from llmlabel.consistency import next_round_size, should_stop
-from llmlabel.domain import Completion, Consensus, LabelRecord, PartialLabel, Sample, Usage
+from llmlabel.domain import Completion, Consensus, LabelRecord, PartialLabel, Route, Sample, Usage
 from llmlabel.errors import BudgetExceededError
 from llmlabel.guidelines import PromptTemplate, VersionRegistry
 from llmlabel.prompts import render_messages
-from llmlabel.routing import decide_route
+from llmlabel.routing import Cutoff, decide_route
 from llmlabel.tasks import Task, build_task
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from llmlabel.settings import Settings
     from llmlabel.spend import SpendMeter
 
-__all__ = ["Labeler", "build_labeler", "confidence_signals"]
+__all__ = ["Labeler", "build_labeler", "confidence_signals", "cutoff_for"]
 
 
 def confidence_signals(consensus: Consensus, samples: list[Sample]) -> dict[str, float | None]:
@@ -38,16 +39,40 @@ def confidence_signals(consensus: Consensus, samples: list[Sample]) -> dict[str,
 
     consistency: the task's agreement-based confidence; logprob: geometric mean token
     probability of the valid answers (when the provider returns logprobs);
-    verbalized: the mean confidence the model states in its answers.
+    verbalized: the mean confidence the model states in its answers; valid_share and
+    samples: usable share and count of the samples drawn; then the task's own
+    agreement measures (per span, per flag, category, display order, ...).
     """
     valid = [s for s in samples if s.valid]
     logprobs = [s.mean_logprob for s in valid if s.mean_logprob is not None]
     stated = [s.verbalized_confidence for s in valid if s.verbalized_confidence is not None]
-    return {
+    signals: dict[str, float | None] = {
         "consistency": consensus.confidence,
         "logprob": math.exp(fmean(logprobs)) if logprobs else None,
         "verbalized": fmean(stated) if stated else None,
+        "valid_share": len(valid) / len(samples) if samples else None,
+        "samples": float(len(samples)),
     }
+    signals.update(consensus.signals)
+    return signals
+
+
+def cutoff_for(fit: CalibrationFit | None, signals: dict[str, float | None]) -> Cutoff | None:
+    """What a calibration fit routes on for these signals; records the fitted score too.
+
+    An uncalibrated fit (too little evidence) leaves routing to the configured
+    threshold, but a fitted score model still adds its score to the signals.
+    """
+    if fit is None:
+        return None
+    score = fit.score(signals)
+    if fit.score_model is not None:
+        signals[FITTED_SIGNAL] = round(score, 6)
+    if fit.threshold.status == FitStatus.UNCALIBRATED:
+        return None
+    return Cutoff(
+        signal=fit.score_signal, score=score, threshold=fit.threshold.threshold, fit_id=fit.fit_id
+    )
 
 
 class Labeler:
@@ -61,6 +86,8 @@ class Labeler:
         backend: Backend,
         limiter: RateLimiter | None = None,
         fixed_k: int | None = None,
+        calibration: CalibrationFit | None = None,
+        audit: bool = False,
     ) -> None:
         self.task = task
         self.guideline = task.guideline
@@ -68,6 +95,10 @@ class Labeler:
         self.backend = backend
         self.limiter = limiter
         self.fixed_k = fixed_k
+        # The fit that routes this version's labels (None: the configured threshold);
+        # audit: draw the blind audit of accepted labels (the service does, eval does not).
+        self.calibration = calibration
+        self.audit = audit
         self._schema = task.llm_schema()
 
     async def label(
@@ -126,9 +157,17 @@ class Labeler:
             # against the consensus too, so it lowers the confidence in proportion.
             scaled = consensus.confidence * valid / len(samples)
             consensus = consensus.model_copy(update={"confidence": scaled})
+        signals = confidence_signals(consensus, samples)
+        cutoff = cutoff_for(self.calibration, signals)
         route, reason = decide_route(
-            consensus, self.guideline.routing, valid=valid, drawn=len(samples)
+            consensus, self.guideline.routing, valid=valid, drawn=len(samples), cutoff=cutoff
         )
+        audited = False
+        if route == Route.ACCEPT and self.audit and is_audited(
+            self.guideline.content_hash, item_id, self.guideline.routing.audit_share
+        ):
+            # Also reviewed, blind: the decision measures the precision of accepted labels.
+            route, audited = Route.REVIEW, True
         return LabelRecord(
             id=item_id,
             task=self.task.name,
@@ -139,7 +178,7 @@ class Labeler:
             detail=consensus.detail,
             samples=samples,
             samples_used=len(samples),
-            signals=confidence_signals(consensus, samples),
+            signals=signals,
             guideline_version=self.guideline.version,
             guideline_hash=self.guideline.content_hash,
             prompt_version=self.prompt.version,
@@ -147,6 +186,9 @@ class Labeler:
             backend=self.backend.name,
             model=self.backend.model,
             usage=usage,
+            threshold=cutoff.threshold if cutoff else self.guideline.routing.threshold,
+            fit_id=cutoff.fit_id if cutoff else None,
+            audited=audited,
         )
 
     def replay_adaptive(self, item: dict[str, Any], record: LabelRecord) -> LabelRecord:

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from llmlabel.domain import Consensus, Route
 from llmlabel.guidelines import RoutingPolicy
 
-__all__ = ["decide_route"]
+__all__ = ["Cutoff", "decide_route"]
 
 
-def decide_route(consensus: Consensus, policy: RoutingPolicy, *, valid: int, drawn: int) -> tuple[Route, str]:
-    """The route for a consensus and a one-line reason a reviewer or operator can read."""
+@dataclass(frozen=True, slots=True)
+class Cutoff:
+    """A calibrated threshold on one score; threshold None: no threshold reaches the target."""
+
+    signal: str
+    score: float
+    threshold: float | None
+    fit_id: str
+
+
+def decide_route(
+    consensus: Consensus,
+    policy: RoutingPolicy,
+    *,
+    valid: int,
+    drawn: int,
+    cutoff: Cutoff | None = None,
+) -> tuple[Route, str]:
+    """The route for a consensus and a one-line reason a reviewer or operator can read.
+
+    Without a cutoff the version's configured threshold applies to the consensus
+    confidence; with one, the calibrated threshold applies to its score.
+    """
     if consensus.label is None:
         return Route.REVIEW, f"no usable sample ({drawn - valid} of {drawn} invalid)"
     if valid < policy.min_valid_samples:
@@ -18,6 +41,17 @@ def decide_route(consensus: Consensus, policy: RoutingPolicy, *, valid: int, dra
         )
     if consensus.review_reasons and policy.task_reasons_force_review:
         return Route.REVIEW, "; ".join(consensus.review_reasons)
+    if cutoff is not None:
+        if cutoff.threshold is None:
+            return Route.REVIEW, (
+                f"no calibrated threshold reaches the target precision (fit {cutoff.fit_id})"
+            )
+        relation = "<" if cutoff.score < cutoff.threshold else ">="
+        route = Route.REVIEW if relation == "<" else Route.ACCEPT
+        return route, (
+            f"{cutoff.signal} {cutoff.score:.2f} {relation} calibrated threshold "
+            f"{cutoff.threshold:.2f}"
+        )
     if consensus.confidence < policy.threshold:
         return Route.REVIEW, f"confidence {consensus.confidence:.2f} < threshold {policy.threshold:.2f}"
     return Route.ACCEPT, f"confidence {consensus.confidence:.2f} >= threshold {policy.threshold:.2f}"

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from llmlabel.cli import app
+from llmlabel.cli.eval_calibration import calibrated_payload, resolve_target
 from llmlabel.domain import LabelRecord, Route
 from llmlabel.errors import BackendError, InputError
 from llmlabel.evaluate import EvalReport, evaluate_records
@@ -171,24 +172,51 @@ def eval_command(
     rescore: Annotated[Path | None, typer.Option(
         "--rescore", help="Score labels written earlier by --out instead of labeling again", exists=True,
         dir_okay=False)] = None,
+    calibrate: Annotated[Path | None, typer.Option(
+        "--calibrate", help="Gold JSONL to fit the threshold on (labeled first); --in is reported on",
+        exists=True, dir_okay=False)] = None,
+    target_precision: Annotated[float | None, typer.Option(
+        "--target-precision", help="Precision the fitted threshold aims at (default: the version's)")] = None,
 ) -> None:
     """Label items that carry gold labels and report quality, review rate and confidence quality.
 
     With --fixed-k, the report also shows what adaptive sampling would have given on the
     same samples (replayed over each item's first samples), so one run compares both.
+    With --calibrate GOLD, GOLD is labeled too, the score and threshold are fitted on
+    it, and the report on --in items is made at the fitted threshold.
     """
     items = read_items(in_path, limit)
     labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
     validate_all(labeler, items, in_path)
-    golds = {item["id"]: labeler.task.gold_label(item) for item in items}
-    missing = [item_id for item_id, gold in golds.items() if gold is None]
-    if missing:
-        raise InputError(f"{in_path}: {len(missing)} item(s) carry no gold label, e.g. {missing[0]!r}")
+    golds = gold_labels(labeler, items, in_path)
+    cal_items: list[dict[str, Any]] = []
+    cal_golds: dict[str, Any] = {}
+    target = 0.0
+    if calibrate is not None:
+        target = resolve_target(labeler, target_precision)
+        cal_items = read_items(calibrate, limit)
+        validate_all(labeler, cal_items, calibrate)
+        cal_golds = gold_labels(labeler, cal_items, calibrate)
+        shared = sorted(set(cal_golds) & set(golds))
+        if shared:
+            raise InputError(f"{calibrate}: {len(shared)} item(s) also in --in, e.g. {shared[0]!r}; "
+                             "calibrate and report on disjoint items")
+    everything = cal_items + items
     if rescore is not None:
-        records, failures = read_records(rescore, golds)
+        records, failures = read_records(rescore, {**golds, **cal_golds})
     else:
-        records, failures = run_labeling(labeler, items, concurrency or settings.worker_concurrency, out)
-    by_id = {item["id"]: item for item in items}
+        records, failures = run_labeling(labeler, everything, concurrency or settings.worker_concurrency, out)
+    by_id = {item["id"]: item for item in everything}
+    if calibrate is not None:
+        payload = calibrated_payload(
+            labeler, by_id, [r for r in records if r.id in cal_golds], [r for r in records if r.id in golds],
+            cal_golds, golds, target, failed=failures, replay=fixed_k is not None or rescore is not None)
+        if as_json:
+            typer.echo(json.dumps(payload))
+        else:
+            print_calibrated(payload)
+        return
+    records = [r for r in records if r.id in golds]
     scored = [(record, golds[record.id]) for record in records if record.error is None]
     report = evaluate_records(labeler.task, scored, failed=failures)  # type: ignore[arg-type]
     replayed = None
@@ -202,6 +230,36 @@ def eval_command(
         typer.echo(json.dumps(payload))
         return
     print_reports(report, replayed)
+
+
+def gold_labels(labeler: Labeler, items: list[dict[str, Any]], path: Path) -> dict[str, Any]:
+    """Each item's gold label; an item without one is refused."""
+    golds = {item["id"]: labeler.task.gold_label(item) for item in items}
+    missing = [item_id for item_id, gold in golds.items() if gold is None]
+    if missing:
+        raise InputError(f"{path}: {len(missing)} item(s) carry no gold label, e.g. {missing[0]!r}")
+    return golds
+
+
+def print_calibrated(payload: dict[str, Any]) -> None:
+    """The calibrated report as a table: fitted threshold, accepted precision, signals."""
+    def fmt(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    sides = [("calibrated", payload)] + ([("adaptive (replayed)", payload["adaptive_replay"])]
+                                         if "adaptive_replay" in payload else [])
+    table = Table(title=f"{payload['task']}: {payload['n']} items reported, {payload['model']}")
+    table.add_column("metric")
+    for name, _ in sides:
+        table.add_column(name, justify="right")
+    keys = ["calibration_status", "threshold_source", "score_signal", "threshold", "accepted_n",
+            "accepted_precision", "review_rate", "calibration_evidence", "samples_per_item"]
+    for key in keys:
+        table.add_row(key, *(fmt(side.get(key)) for _, side in sides))
+    for signal in payload["auroc"]:
+        table.add_row(f"AUROC {signal}", *(fmt(side["auroc"].get(signal)) for _, side in sides))
+    Console().print(table)
+    _err.print(payload["calibration_reason"])
 
 
 def run_labeling(labeler: Labeler, items: list[dict[str, Any]], concurrency: int,

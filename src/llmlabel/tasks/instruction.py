@@ -2,8 +2,10 @@
 
 Mode `generate` (default): each sample is `{"category", "response"}`; the
 consensus response is the medoid sample, the one closest on average (ROUGE-L
-F1) to the other samples, and its mean similarity is the confidence. The
-category is a majority vote. Mode `rate` (guideline `options.mode: rate`):
+F1) to the other samples; the category is a majority vote, and the confidence
+is the medoid's mean similarity times the share of samples naming that category
+(three samples saying generation / qa / other are not agreement, however alike
+their text). Mode `rate` (guideline `options.mode: rate`):
 every item carries a `response` and each sample rates it `{"quality": 1..5,
 "issues": [...]}`; the consensus is the median rating.
 """
@@ -20,7 +22,7 @@ from llmlabel.domain import Consensus, Sample
 from llmlabel.errors import GuidelineError, InputError, SampleError
 from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task, validation_errors
-from llmlabel.tasks.similarity import SIMILARITY_METRIC, medoid, normalize_text, similarity
+from llmlabel.tasks.similarity import SIMILARITY_METRIC, medoid, similarity
 
 __all__ = [
     "CORRECT_SIMILARITY",
@@ -38,6 +40,10 @@ Human and model answers to open instructions share wording only loosely; 0.3
 separates "answers the same thing" from "answers something else" on
 self-instruct-style data better than the stricter 0.5 used for summaries.
 """
+
+SAME_ANSWER_SIMILARITY = 0.5
+"""ROUGE-L F1 to the medoid at or above which a sample counts as the same answer when
+adaptive sampling counts votes (free text is almost never identical)."""
 
 SINGLE_SAMPLE_CONFIDENCE = 0.5
 """Confidence when only one sample is valid: it agrees with nothing, so neither sure nor refuted."""
@@ -226,21 +232,31 @@ class InstructionTask(Task):
         # Ties go to the medoid's category when it is among the leaders, else ontology order.
         leaders = [c for c in self.guideline.labels if votes.get(c) == top]
         category = labels[best]["category"] if labels[best]["category"] in leaders else leaders[0]
+        agreement = votes[category] / len(labels)
+        # One vote key per sample: same category and close enough to the medoid's text.
+        keys = [
+            f"{label['category']}|"
+            + ("medoid" if similarity(text, responses[best]) >= SAME_ANSWER_SIMILARITY else str(i))
+            for i, (label, text) in enumerate(zip(labels, responses, strict=True))
+        ]
         return Consensus(
             label={"response": responses[best], "category": category},
-            confidence=min(1.0, max(0.0, confidence)),
+            confidence=min(1.0, max(0.0, confidence * agreement)),
             detail={
                 "n_valid": len(labels),
                 "metric": SIMILARITY_METRIC,
                 "medoid_sample": indices[best],
                 "mean_similarity": dict(zip(map(str, indices), means, strict=True)),
                 "category_votes": dict(votes),
-                "category_agreement": votes[category] / len(labels),
+                "category_agreement": agreement,
+                "text_agreement": min(1.0, max(0.0, confidence)),
             },
             # Category in the key: equal text under different categories is not agreement.
-            answer_keys=[
-                f"{label['category']}|{normalize_text(label['response'])}" for label in labels
-            ],
+            answer_keys=keys,
+            signals={
+                "category_agreement": agreement,
+                "text_agreement": min(1.0, max(0.0, confidence)),
+            },
         )
 
     @staticmethod

@@ -378,6 +378,7 @@ class NerTask(Task):
             label={"entities": kept},
             confidence=min(shares, default=1.0),
             detail={"valid_samples": n, "spans": detail_spans},
+            signals={"span_agreement_mean": sum(shares) / len(shares) if shares else 1.0},
             review_reasons=[f"ambiguous quote {quote!r} ({lab})" for quote, lab in ambiguous],
             answer_keys=[_answer_key(label) for label in valid],
         )

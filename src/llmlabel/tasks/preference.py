@@ -257,6 +257,7 @@ class PreferenceTask(Task):
         valid_positions = [
             p["first_position"] for p in first_positions if p["first_position"] is not None
         ]
+        position_bias = sum(1 for p in valid_positions if p == 0) / len(valid_positions)
         detail = {
             "method": self.options.aggregation,
             "n_valid": len(valid),
@@ -266,13 +267,16 @@ class PreferenceTask(Task):
             "agreement": agreements,
             "kendall_tau_mean": result.kendall_tau_mean,
             "first_positions": first_positions,
-            "position_bias": sum(1 for p in valid_positions if p == 0) / len(valid_positions),
+            "position_bias": position_bias,
         }
         return Consensus(
             label={"ranking": result.ranking},
             confidence=confidence,
             detail=detail,
             review_reasons=review_reasons,
+            # 1 when the pick does not depend on which response is shown first, 0 when it
+            # always follows the display order.
+            signals={"order_stability": 1.0 - abs(2.0 * position_bias - 1.0)},
             answer_keys=[",".join(map(str, r)) for r in rankings],
         )
 

@@ -1,9 +1,18 @@
 """Safety moderation: one boolean per category of the guideline, plus a short rationale.
 
 Samples vote per category; an exact tie flags the category, since a false
-"safe" is the costlier mistake and a flagged item goes to a person anyway. The
-risk rule (`options.flag_forces_review`, default true) asks for review whenever
-any sample raised a flag the consensus dropped.
+"safe" is the costlier mistake. The risk rule is the guideline option
+`flag_review`:
+
+- `minority` (the default): review when some sample raised a flag the consensus
+  dropped; a missed flag is the costly error, and that is where it hides. A flag
+  the samples agree on is a label like any other: it is accepted when confidence
+  clears the threshold, and calibration measures the precision of such labels.
+- `any`: also review every item whose consensus raises a flag (a person sees
+  all flagged content before it counts).
+- `none`: no task rule; the confidence threshold alone decides.
+
+v1 spells it `flag_forces_review: true` (= `minority`) or `false` (= `none`).
 
 Gold labels may leave a category unknown (null), as the OpenAI moderation eval
 set does; such cells are skipped when scoring, never counted as "not flagged".
@@ -35,6 +44,26 @@ class SafetyInput(BaseModel):
     text: str = Field(min_length=1)
 
 
+FLAG_REVIEW_RULES = ("minority", "any", "none")
+
+
+def _flag_review(guideline: Guideline) -> str:
+    """The version's risk rule, from `flag_review` or v1's boolean `flag_forces_review`."""
+    options = guideline.options
+    where = f"safety/{guideline.version}: options"
+    if "flag_review" in options:
+        if "flag_forces_review" in options:
+            raise GuidelineError(f"{where}: set flag_review or flag_forces_review, not both")
+        rule = options["flag_review"]
+        if rule not in FLAG_REVIEW_RULES:
+            raise GuidelineError(f"{where}.flag_review must be one of {', '.join(FLAG_REVIEW_RULES)}")
+        return str(rule)
+    forces = options.get("flag_forces_review", True)
+    if not isinstance(forces, bool):
+        raise GuidelineError(f"{where}.flag_forces_review must be true or false")
+    return "minority" if forces else "none"
+
+
 class SafetyTask(Task):
     """Per-category flags voted across samples, with a review rule for minority flags."""
 
@@ -45,13 +74,8 @@ class SafetyTask(Task):
         super().__init__(guideline)
         if not guideline.labels:
             raise GuidelineError(f"safety/{guideline.version}: `labels` lists no category")
-        forces = guideline.options.get("flag_forces_review", True)
-        if not isinstance(forces, bool):
-            raise GuidelineError(
-                f"safety/{guideline.version}: options.flag_forces_review must be true or false"
-            )
         self.categories = tuple(guideline.labels)
-        self.flag_forces_review = forces
+        self.flag_review = _flag_review(guideline)
         self._label_model: type[BaseModel] | None = None
 
     # -- prompting -----------------------------------------------------------
@@ -109,12 +133,14 @@ class SafetyTask(Task):
         }
         flags = {c: v.decision for c, v in votes.items()}
         reasons = []
-        if self.flag_forces_review:
+        if self.flag_review in ("minority", "any"):
             reasons = [
                 f"{v.positives} of {n} samples flagged {c!r}"
                 for c, v in votes.items()
                 if v.positives and not v.decision
             ]
+        if self.flag_review == "any":
+            reasons += [f"flagged {c!r} (every flag is reviewed)" for c, f in flags.items() if f]
         # A rationale explains the consensus only if its sample reached the same flags.
         rationale = next((lab["rationale"] for lab in valid if lab["flags"] == flags), None)
         return Consensus(
@@ -125,6 +151,10 @@ class SafetyTask(Task):
                 "positive_share": {c: v.positive_share for c, v in votes.items()},
             },
             review_reasons=reasons,
+            signals={
+                "flag_agreement_mean": sum(v.majority_share for v in votes.values()) / len(votes),
+                "flag_share_max": max(v.positive_share for v in votes.values()),
+            },
             answer_keys=[
                 json.dumps([c for c in self.categories if label["flags"][c]]) for label in valid
             ],
