@@ -78,7 +78,7 @@ def test_submit_label_and_stream_results(
     batch = response.json()
     assert response.headers["location"] == f"/v1/batches/{batch['id']}"
     assert (batch["total"], batch["counts"]["queued"], batch["metadata"]) == (5, 5, {"run": 7})
-    assert (batch["guideline_version"], batch["prompt_version"]) == ("v1", "v1")
+    assert (batch["guideline_version"], batch["prompt_version"]) == ("v2", "v2")  # latest
 
     processes.run_burst(api_env, name="w-results")
 
@@ -98,7 +98,7 @@ def test_submit_label_and_stream_results(
     for line in lines:
         assert line["state"] in {"auto_accepted", "needs_review"}
         assert (line["source"], line["model"]) == ("llm", "fake-model")
-        assert (line["guideline_version"], line["prompt_version"]) == ("v1", "v1")
+        assert (line["guideline_version"], line["prompt_version"]) == ("v2", "v2")
         assert 0.0 <= line["confidence"] <= 1.0 and line["usage"]["calls"] >= 1
         assert "input" not in line and line["item_id"]
     with_input = client.get(f"/v1/batches/{batch['id']}/results?include_input=true", headers=sub)

@@ -66,7 +66,9 @@ def batch(
 ) -> dict[str, Any]:
     """A labeled safety batch of team t1 with several items waiting for review."""
     items = [{"id": f"m{i}", "text": f"message number {i} about the weather"} for i in range(12)]
-    response = client.post("/v1/batches", json={"task": "safety", "items": items},
+    # v1 pinned: which fake answers disagree is a hash of the prompt, tuned for v1
+    body = {"task": "safety", "items": items, "guideline_version": "v1", "prompt_version": "v1"}
+    response = client.post("/v1/batches", json=body,
                            headers=key(role=Role.SUBMITTER))
     assert response.status_code == 201, response.text
     processes.run_burst(api_env, name="w-review")

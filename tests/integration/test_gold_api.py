@@ -116,7 +116,9 @@ def test_gold_in_the_review_queue_scores_reviewers_and_the_llm(
     assert all(g.startswith("b_") and ":" in g for g in gold_ids)
     known = {g: item["label"] for g, item in zip(gold_ids, GOLD, strict=True)}
     items = [{"id": f"m{i}", "text": f"message {i} about the weather and trains"} for i in range(12)]
-    batch = client.post("/v1/batches", json={"task": "safety", "items": items}, headers=submitter)
+    # v1 pinned: which fake answers disagree is a hash of the prompt, tuned for v1
+    body = {"task": "safety", "items": items, "guideline_version": "v1", "prompt_version": "v1"}
+    batch = client.post("/v1/batches", json=body, headers=submitter)
     batch_id = batch.json()["id"]
     processes.run_burst(env, name="w-gold")
 
@@ -125,7 +127,7 @@ def test_gold_in_the_review_queue_scores_reviewers_and_the_llm(
     shown = {}
     for gold in listing["items"]:
         [llm] = gold["llm"]
-        assert (llm["guideline_version"], llm["prompt_version"]) == ("v1", "v1")
+        assert (llm["guideline_version"], llm["prompt_version"]) == ("v2", "v2")
         assert llm["correct"] == same_flags(llm["label"], gold["label"])
         shown[gold["gold_id"]] = llm["label"]
 
@@ -167,7 +169,7 @@ def test_gold_in_the_review_queue_scores_reviewers_and_the_llm(
                                        "accuracy": pytest.approx((1 + approve_right) / 3)}]
     assert all(r["reviewer"] != "bob" for r in scores["reviewers"]), "a skip is not scored"
     right = sum(same_flags(shown[g], known[g]) for g in gold_ids)
-    assert scores["llm"] == [{"task": "safety", "guideline_version": "v1", "prompt_version": "v1",
+    assert scores["llm"] == [{"task": "safety", "guideline_version": "v2", "prompt_version": "v2",
                               "n": 3, "correct": right, "accuracy": pytest.approx(right / 3)}]
 
     assert client.delete(f"/v1/gold/{gold_ids[0]}", headers=operator).status_code == 204
@@ -183,11 +185,11 @@ def test_evaluate_a_version_on_gold_before_activating_it(
     assert client.post("/v1/tasks/safety/versions/v1/evaluate", headers=operator).status_code == 409
     assert client.post("/v1/gold", json={"task": "safety", "items": GOLD},
                        headers=operator).status_code == 201
-    url = "/v1/tasks/safety/versions/v1/evaluate"
+    url = "/v1/tasks/safety/versions/v2/evaluate"
     assert client.post(url, headers=key(Role.REVIEWER)).status_code == 403
     assert client.post("/v1/tasks/safety/versions/v9/evaluate", headers=operator).status_code == 404
     assert client.post(url, json={"prompt_version": "v9"}, headers=operator).status_code == 422
-    queued = client.post(url, json={"prompt_version": "v1"}, headers=operator)
+    queued = client.post(url, json={"prompt_version": "v2"}, headers=operator)
     assert queued.status_code == 202, queued.text
     assert (queued.json()["state"], queued.json()["n_gold"]) == ("queued", 3)
     processes.run_burst(env, name="w-eval")
@@ -195,7 +197,7 @@ def test_evaluate_a_version_on_gold_before_activating_it(
     [evaluation] = client.get("/v1/tasks/safety/evaluations", headers=operator).json()["evaluations"]
     assert evaluation["id"] == queued.json()["id"] and evaluation["state"] == "done"
     report = evaluation["report"]
-    assert (report["n"], report["failed"], report["guideline_version"]) == (3, 0, "v1")
+    assert (report["n"], report["failed"], report["guideline_version"]) == (3, 0, "v2")
     listing = client.get("/v1/gold", params={"task": "safety"}, headers=operator).json()["items"]
     right = sum(same_flags(g["llm"][0]["label"], g["label"]) for g in listing)
     assert report["accuracy"] == pytest.approx(right / 3)

@@ -91,7 +91,7 @@ def test_operator_page_shows_gold_scores_and_reviewer_agreement(
         page.click("#signin-submit")
         expect(page.locator("#gold-reviewers tr[data-reviewer='alice']")).to_contain_text("100%")
         expect(page.locator("#gold-reviewers tr[data-reviewer='bob']")).to_contain_text("0%")
-        expect(page.locator("#gold-llm tr[data-task='safety']")).to_contain_text("g v1 · p v1")
+        expect(page.locator("#gold-llm tr[data-task='safety']")).to_contain_text("g v2 · p v2")
         row = page.locator("#agreement-table tr[data-task='safety'] .reviewers")
         expect(row).to_contain_text("same label 100%")
         expect(row).to_contain_text("1 pairs")

@@ -53,9 +53,9 @@ def test_unpinned_batch_gets_explicit_versions(store: Store) -> None:
         prompt_version=None,
     )
     info, _ = store.create_batch(principal(), batch, idempotency_key=None, request_hash="h")
-    assert info.guideline_version == "v1" and info.prompt_version == "v1"
+    assert info.guideline_version == "v2" and info.prompt_version == "v2"  # latest on disk
     item = store.get_item("acme", f"{info.id}:0")
-    assert item.guideline_version == "v1"
+    assert item.guideline_version == "v2"
 
 
 def test_idempotent_resubmit_returns_the_same_batch(store: Store) -> None:

@@ -162,8 +162,9 @@ def test_submit_answers_201_with_resolved_versions(client: TestClient, store: Re
     assert response.json()["id"] == "b1"
     assert response.headers["location"] == "/v1/batches/b1"
     batch = store.calls[-1][1]
-    assert (batch.guideline_version, batch.prompt_version) == ("v1", "v1")
-    assert ("pin_hash", ("guideline", "ner", "v1")) in store.calls
+    # no active version: the latest on disk
+    assert (batch.guideline_version, batch.prompt_version) == ("v2", "v2")
+    assert ("pin_hash", ("guideline", "ner", "v2")) in store.calls
 
 
 def test_replay_answers_200(client: TestClient, store: RecordingStore) -> None:

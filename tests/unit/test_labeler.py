@@ -110,3 +110,85 @@ async def test_bad_input_names_the_field(repo_root: Path) -> None:
         await labeler.label("f", {"id": "f", "txt": "typo"})
     assert excinfo.value.field == "text"
     assert backend.calls == []
+
+
+def _fit(threshold: float | None, status: str = "calibrated") -> Any:
+    from llmlabel.calibration import CalibrationFit, FitStatus, ThresholdFit, reliability_table
+
+    return CalibrationFit(
+        fit_id="fit-1",
+        score_signal="consistency",
+        score_model=None,
+        threshold=ThresholdFit(
+            status=FitStatus(status), threshold=threshold, configured_threshold=0.8,
+            target_precision=0.9, min_evidence=30, evidence_n=40, evidence_correct=36, reason="test",
+        ),
+        curve=[],
+        reliability=reliability_table([]),
+        evidence_by_source={"gold": 40},
+    )
+
+
+async def test_a_calibrated_threshold_routes_and_is_recorded(repo_root: Path) -> None:
+    answers = [sentiment("positive")] * 3 + [sentiment("negative")] * 2
+    labeler, _ = make_labeler(repo_root, answers, fixed_k=5)
+    labeler.calibration = _fit(0.55)
+    record = await labeler.label("c", {"id": "c", "text": "fine"})
+    # 3 of 5 agree: 0.6 is below the configured 0.8 but at or above the fitted 0.55
+    assert record.confidence == pytest.approx(0.6)
+    assert record.route is Route.ACCEPT
+    assert record.threshold == 0.55 and record.fit_id == "fit-1"
+    assert "calibrated threshold 0.55" in record.reason
+
+
+async def test_an_unreachable_target_sends_everything_to_review(repo_root: Path) -> None:
+    labeler, _ = make_labeler(repo_root, [sentiment("positive")] * 3)
+    labeler.calibration = _fit(None, "unreachable")
+    record = await labeler.label("d", {"id": "d", "text": "great"})
+    assert record.confidence == 1.0
+    assert record.route is Route.REVIEW
+    assert record.threshold is None and record.fit_id == "fit-1"
+
+
+async def test_an_uncalibrated_fit_leaves_the_configured_threshold(repo_root: Path) -> None:
+    labeler, _ = make_labeler(repo_root, [sentiment("positive")] * 3)
+    labeler.calibration = _fit(0.8, "uncalibrated")
+    record = await labeler.label("e", {"id": "e", "text": "great"})
+    assert record.route is Route.ACCEPT
+    assert record.threshold == 0.8 and record.fit_id is None
+
+
+async def test_audited_accepted_labels_go_to_review_too(repo_root: Path) -> None:
+    from llmlabel.calibration import is_audited
+
+    labeler, _ = make_labeler(repo_root, [sentiment("positive")] * 60)
+    labeler.audit = True
+    labeler.guideline = labeler.guideline.model_copy(
+        update={"routing": labeler.guideline.routing.model_copy(update={"audit_share": 0.5})}
+    )
+    salt = labeler.guideline.content_hash
+    audited = next(f"i{n}" for n in range(50) if is_audited(salt, f"i{n}", 0.5))
+    kept = next(f"i{n}" for n in range(50) if not is_audited(salt, f"i{n}", 0.5))
+    record = await labeler.label(audited, {"id": audited, "text": "great"})
+    assert record.audited and record.route is Route.REVIEW
+    assert record.reason.startswith("confidence 1.00 >= threshold")  # nothing tells the reviewer
+    other = await labeler.label(kept, {"id": kept, "text": "great"})
+    assert not other.audited and other.route is Route.ACCEPT
+
+
+async def test_v2_stops_on_a_unanimous_pair_and_on_a_clear_majority(repo_root: Path) -> None:
+    registry = VersionRegistry(repo_root)
+    task = build_task(registry.guideline("classification", "v2"))
+    answers = [sentiment("positive")] * 2 + [sentiment("positive"), sentiment("negative")]
+    answers += [sentiment("positive"), sentiment("positive")]
+    backend = ScriptedBackend(answers)
+    labeler = Labeler(task=task, prompt=registry.prompt("classification", "v2"), backend=backend)
+    first = await labeler.label("f", {"id": "f", "text": "nice"})
+    assert first.samples_used == 2 and first.route is Route.ACCEPT
+    second = await labeler.label("g", {"id": "g", "text": "ok"})
+    # 1-1, then 2-1 (20 % risk), then 3-1 with one to go: cannot be caught
+    assert second.samples_used == 4
+    assert [call["n"] for call in backend.calls] == [2, 2, 1, 1]
+    assert second.signals["samples"] == 4.0 and second.signals["valid_share"] == 1.0
+    # v2 quotes the item as a JSON string
+    assert '"ok"' in backend.calls[-1]["messages"][-1].content
