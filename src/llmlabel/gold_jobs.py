@@ -7,6 +7,10 @@ the LLM's accuracy on gold for that version), and for `POST
 an `EvalReport`). It runs in the normal workers. Each LLM record is kept per
 gold item and version pair, so running the job twice only relabels.
 
+An evaluation runs under a lease (`store/evaluation_leases.py`) renewed while
+the job works, so a worker killed mid-evaluation leaves it to the reaper, which
+runs it again or fails it; it never stays "running".
+
 Evaluating does not pin the version's content hash: a draft version can be
 evaluated, edited and evaluated again before anyone activates it. The report
 keeps the hashes it was made with (in each record).
@@ -18,6 +22,8 @@ import asyncio
 import logging
 import time
 from typing import Any
+
+import redis
 
 from llmlabel.domain import LabelRecord
 from llmlabel.errors import BackendError, BudgetExceededError, InputError, LlmlabelError
@@ -48,18 +54,40 @@ async def label_gold(
 ) -> dict[str, int]:
     """RQ job: label gold items with a version pair; with an evaluation id, store its report."""
     settings, store = job_context()
-    evaluation = store.get_evaluation(team, evaluation_id) if evaluation_id else None
-    if evaluation is not None:
-        evaluation.state, evaluation.started_at = "running", time.time()
-        store.save_evaluation(team, evaluation)
+    evaluation = None
+    if evaluation_id is not None:
+        # Under a lease: if this worker dies, the reaper re-runs or fails the evaluation.
+        evaluation = store.start_evaluation(team, evaluation_id)
+        if evaluation is None:
+            return {"labeled": 0, "failed": 0}  # finished by an earlier run of this job
+    heartbeat = (
+        asyncio.create_task(_renew_lease(store, team, evaluation.id, settings.labeling_lease_s / 3))
+        if evaluation is not None
+        else None
+    )
     try:
         return await _run(
             store, team, task, gold_ids, guideline_version, prompt_version, evaluation, settings
         )
-    except Exception as exc:  # job edge: a queued evaluation must not stay "running" forever
+    except Exception as exc:  # job edge: an exception must not leave the evaluation "running"
         if evaluation is not None:
             _finish(store, team, evaluation, error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+
+
+async def _renew_lease(store: Store, team: str, evaluation_id: str, every_s: float) -> None:
+    """Keep the evaluation's lease alive while the job runs."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if not store.renew_evaluation(team, evaluation_id):
+                # Reaped as lost (this run was too slow): it still writes its outcome.
+                logger.warning("evaluation.lease_lost team=%s id=%s", team, evaluation_id)
+        except (LlmlabelError, redis.RedisError) as exc:
+            logger.warning("evaluation.renew_failed team=%s id=%s error=%s", team, evaluation_id, exc)
 
 
 async def _run(
@@ -145,4 +173,4 @@ def _finish(
     evaluation.state = "failed" if error else "done"
     evaluation.error = error
     evaluation.finished_at = time.time()
-    store.save_evaluation(team, evaluation)
+    store.finish_evaluation(team, evaluation)

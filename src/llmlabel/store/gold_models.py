@@ -85,3 +85,5 @@ class GoldEvaluation(BaseModel):
     finished_at: float | None = None
     error: str | None = None
     report: EvalReport | None = None
+    attempts: int = Field(0, description="Runs started; a worker lost mid-run is re-run up to "
+                          "LLMLABEL_MAX_LABEL_ATTEMPTS runs in all")

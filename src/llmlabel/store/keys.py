@@ -251,6 +251,11 @@ def labeling_leases() -> str:
     return f"{ROOT}:labeling"
 
 
+def evaluation_leases() -> str:
+    """Sorted set of "team|evaluation_id" by the lease expiry of running gold evaluations."""
+    return f"{ROOT}:evaluating"
+
+
 def state_totals() -> str:
     """Hash: items per state over all teams (for /metrics)."""
     return f"{ROOT}:totals"

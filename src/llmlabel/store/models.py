@@ -203,6 +203,8 @@ class ReapReport(BaseModel):
     jobs_enqueued: int = 0
     # Reservations of vanished workers counted at their worst case.
     reservations_reaped: int = 0
+    evaluations_requeued: int = 0
+    evaluations_failed: int = 0
 
 
 class CounterCheck(BaseModel):

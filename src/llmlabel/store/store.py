@@ -1,7 +1,7 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items and gold in review, the spend ledger and budgets); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from llmlabel.store.apikeys import ApiKeysMixin
 from llmlabel.store.batches import BatchesMixin
+from llmlabel.store.evaluation_leases import EvaluationLeasesMixin
 from llmlabel.store.gold import GoldMixin
 from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
+from llmlabel.store.models import ReapReport
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_tools import ReviewToolsMixin
 from llmlabel.store.spend import SpendMixin
@@ -29,6 +31,7 @@ class Store(
     ReviewToolsMixin,
     ReviewMixin,
     VersionsMixin,
+    EvaluationLeasesMixin,
     GoldMixin,
     GoldReviewMixin,
     SpendMixin,
@@ -37,3 +40,11 @@ class Store(
 
     Build it with `Store.from_settings(settings)` or `Store(redis.Redis(..., decode_responses=True), settings=...)`.
     """
+
+    def reap(self) -> ReapReport:
+        """Housekeeping (`LabelingMixin.reap`), plus gold evaluations whose worker died."""
+        report = super().reap()
+        requeued, failed = self.reap_evaluations()
+        report.evaluations_requeued, report.evaluations_failed = requeued, failed
+        report.jobs_enqueued += requeued
+        return report
