@@ -169,6 +169,8 @@ def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(
         "review_released": 0,
         "jobs_enqueued": 0,
         "reservations_reaped": 0,
+        "evaluations_requeued": 0,
+        "evaluations_failed": 0,
     }
 
 
