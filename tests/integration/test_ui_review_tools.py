@@ -5,8 +5,8 @@ open, bulk approve), the reviewer's history, the operator charts, gold upload an
 Like test_ui_review.py: redis-server, the fake provider (every item answered
 inconsistently), a burst worker and `llmlabel serve` run as processes; Playwright
 drives the system's Chromium; every browser step is checked through the API.
-Guideline variants (v2, "min_valid_samples: 99") send every item of ner,
-classification and instruction to review. The tests share one tab and run in order.
+Guideline variants (v90: v1 with "min_valid_samples: 99") send every item
+to review. The tests share one tab and run in order.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ NER_TEXT = "Loved the show 🎉 in Paris tonight with Anna"
 SAFETY = ["sexual", "hate", "violence", "harassment", "self-harm", "sexual/minors",
           "hate/threatening", "violence/graphic"]
 ALL_TO_REVIEW = {"routing": {"min_valid_samples": 99}}
+# A version name no shipped guideline uses; batches pin it with the v1 prompt.
+VARIANT = "v90"
+PINS = {"guideline_version": VARIANT, "prompt_version": "v1"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     shutil.copytree(REPO_ROOT / "guidelines", root / "guidelines")
     shutil.copytree(REPO_ROOT / "prompts", root / "prompts")
     for task in ("ner", "classification", "instruction", "safety"):
-        _guideline_variant(root, task, "v2", ALL_TO_REVIEW)
+        _guideline_variant(root, task, VARIANT, ALL_TO_REVIEW)
     procs = RootedProcesses(tmp_path_factory.mktemp("tools-logs"), root)
     with start_fake_provider(latency_ms=5, latency_jitter_ms=2, disagree_rate=1.0) as (base, _):
         try:
@@ -65,14 +68,14 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     for role in (Role.SUBMITTER, Role.REVIEWER, Role.OPERATOR)}
             auth = {role: {"Authorization": f"Bearer {key}"} for role, key in keys.items()}
             bodies = {
-                "safety": {"task": "safety", "guideline_version": "v2", "items": [
+                "safety": {"task": "safety", **PINS, "items": [
                     {"id": f"s{i}", "text": f"Message {i}: the trains ran late again today."}
                     for i in range(8)]},
-                "ner": {"task": "ner", "guideline_version": "v2",
+                "ner": {"task": "ner", **PINS,
                         "items": [{"id": "ner-kbd", "text": NER_TEXT}]},
-                "classification": {"task": "classification", "guideline_version": "v2", "items": [
+                "classification": {"task": "classification", **PINS, "items": [
                     {"id": "c0", "text": "The soup was cold and the waiter rude."}]},
-                "instruction": {"task": "instruction", "guideline_version": "v2", "items": [
+                "instruction": {"task": "instruction", **PINS, "items": [
                     {"id": "i0", "instruction": "Write a haiku about rain."}]},
             }
             with httpx.Client(base_url=api, timeout=30) as client:
