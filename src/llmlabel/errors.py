@@ -10,6 +10,8 @@ failed item. Third-party errors are mapped at the boundary with `raise ... from`
     │   ├── VersionConflictError  a used version name's content changed
     │   └── UnknownVersionError   no such task version
     ├── InputError                an input item does not fit its task
+    │   ├── InvalidInputError     input fails checks; `errors` names each field or line
+    │   └── PayloadTooLargeError  a request or a value in it is over a size limit
     ├── LabelValidationError      a (human or LLM) label does not fit the label model
     ├── SampleError               one LLM sample could not be parsed into a label
     ├── BackendError              a provider call failed
@@ -35,10 +37,12 @@ __all__ = [
     "ConflictError",
     "GuidelineError",
     "InputError",
+    "InvalidInputError",
     "LabelValidationError",
     "LeaseError",
     "LlmlabelError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermanentBackendError",
     "RateLimitedError",
     "RetriesExhaustedError",
@@ -79,6 +83,35 @@ class InputError(LlmlabelError):
         self.field = field
         self.line = line
         self.item = item
+
+
+class InvalidInputError(InputError):
+    """Input fails one or more checks; `errors` lists each as {field, message, line|index|in}."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]],
+        title: str = "Invalid input",
+        field: str | None = None,
+        line: int | None = None,
+    ):
+        super().__init__(message, field=field, line=line)
+        self.errors = errors
+        self.title = title
+
+
+class PayloadTooLargeError(InputError):
+    """A request or one value in it is over a size limit (`limit` names the setting)."""
+
+    def __init__(
+        self, message: str, *, limit: str, allowed: int, actual: int, field: str | None = None
+    ):
+        super().__init__(message, field=field)
+        self.limit = limit
+        self.allowed = allowed
+        self.actual = actual
 
 
 class LabelValidationError(LlmlabelError):

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from llmlabel.store import Role, Store
-from tests.integration.conftest import Processes, service_env, wait_until
+from tests.integration.conftest import Processes, provider, service_env, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +224,36 @@ def test_review_roles_and_team_isolation(
                        headers=outsider).status_code == 404
     # The owner's lease survived the outsider's attempts.
     assert decide(client, admin, claimed, "approve").status_code == 200
+
+
+def test_ner_fix_with_token_indices_out_of_range_is_refused(
+    client: httpx.Client, key: Callable[..., Headers], processes: Processes,
+    api_env: dict[str, str],
+) -> None:
+    # Finding 13: out-of-range token_start/token_end were accepted (200) and silently dropped.
+    tokens = ["Mike", "flew", "to", "Paris", "on", "Monday"]
+    items = [{"id": f"n{i}", "text": " ".join([*tokens, str(i)]), "tokens": [*tokens, str(i)]}
+             for i in range(12)]
+    submitted = client.post("/v1/batches", json={"task": "ner", "items": items},
+                            headers=key(team="t-ner", role=Role.SUBMITTER))
+    assert submitted.status_code == 201, submitted.text
+    # Every answer is unusable, so the items go to review.
+    with provider(latency_ms=5, latency_jitter_ms=0, malformed_rate=1.0) as url:
+        processes.run_burst(api_env | {"LLMLABEL_BASE_URL": url}, name="w-ner")
+    reviewer = key(team="t-ner")
+    claimed = claim(client, reviewer)
+    assert claimed is not None, "no NER item reached review"
+    span = {"start": 13, "end": 18, "label": "location"}
+    for bad, field in [({"token_start": 3, "token_end": 40}, "entities.0.token_end"),
+                       ({"token_start": 9, "token_end": 10}, "entities.0.token_start"),
+                       ({"token_start": 2, "token_end": 4}, "entities.0.token_start")]:
+        refused = decide(client, reviewer, claimed, "fix", label={"entities": [span | bad]})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert field in {e["field"] for e in refused.json()["errors"]}, refused.json()
+    fixed = decide(client, reviewer, claimed, "fix",
+                   label={"entities": [span | {"token_start": 3, "token_end": 4}]})
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["label"]["entities"] == [
+        span | {"text": "Paris", "token_start": 3, "token_end": 4}
+    ]

@@ -101,6 +101,24 @@ def _deep(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def _deep_dict(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+def _gold(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"task": "classification", "items": list(items)}
+
+
+def _gold_item(i: int = 0, **extra: Any) -> dict[str, Any]:
+    return {"id": f"g{i}", "input": {"text": "a fine text"}, "label": {"label": "positive"}} | extra
+
+
+DECISION = "/v1/review/items/b_0000000000000000:0/decision"
+
+
 @dataclass(frozen=True)
 class Case:
     """One bad request: how to send it, the 4xx statuses allowed, words its problem must name."""
@@ -310,6 +328,93 @@ CASES = [
         params={"offset": "-1"},
         names=("offset",),
     ),
+    # metadata (finding 4: a deep or unencodable metadata broke the team's listing)
+    Case(
+        "metadata nested 300 levels",
+        json_body={"task": "classification", "items": [_item()], "metadata": _deep_dict(300)},
+        names=("metadata", "nested"),
+    ),
+    Case(
+        "lone surrogate in a metadata value",
+        json_body={"task": "classification", "items": [_item()], "metadata": {"a": "x\ud800"}},
+        names=("metadata.a", "surrogate"),
+    ),
+    Case(
+        "lone surrogate in a metadata key",
+        json_body={"task": "classification", "items": [_item()], "metadata": {"k\udc00": 1}},
+        names=("metadata", "key holds a lone surrogate"),
+    ),
+    Case(
+        "NaN in metadata",
+        content=b'{"task": "classification", "items": [{"id": "a", "text": "t"}], '
+        b'"metadata": {"score": Infinity}}',
+        names=("Infinity",),
+    ),
+    Case(
+        "metadata over the item size limit",
+        json_body={"task": "classification", "items": [_item()], "metadata": {"p": "m" * 9_000}},
+        status=(413,),
+        names=("metadata", "max_item_bytes"),
+    ),
+    # gold (finding 5: gold upload was looser than submit)
+    Case(
+        "gold input nested 500 levels",
+        path="/v1/gold",
+        json_body=_gold(_gold_item(input={"text": "t", "m": _deep_dict(500)})),
+        names=("items.0.input", "nested"),
+    ),
+    Case(
+        "gold label with NaN",
+        path="/v1/gold",
+        content=b'{"task": "classification", "items": [{"id": "g", "input": {"text": "t"}, '
+        b'"label": {"label": "positive", "confidence": NaN}}]}',
+        names=("NaN",),
+    ),
+    Case(
+        "gold duplicate ids",
+        path="/v1/gold",
+        json_body=_gold(_gold_item(1), _gold_item(2), _gold_item(1)),
+        names=("items.2.id", "duplicate", "items.0"),
+    ),
+    Case(
+        "gold lone surrogate in a label key",
+        path="/v1/gold",
+        json_body=_gold(_gold_item(label={"label": "positive", "\ud800": 1})),
+        names=("key holds a lone surrogate",),
+    ),
+    Case(
+        "gold input over the item size limit",
+        path="/v1/gold",
+        json_body=_gold(_gold_item(input={"text": "g" * 9_000})),
+        status=(413,),
+        names=("items.0", "max_item_bytes"),
+    ),
+    # every JSON body goes through the same strict parser
+    Case(
+        "fix label with Infinity",
+        path=DECISION,
+        content=b'{"lease_token": "t", "action": "fix", "label": {"label": "x", "s": Infinity}}',
+        names=("Infinity",),
+    ),
+    Case(
+        "fix label nested 40 levels",
+        path=DECISION,
+        json_body={"lease_token": "t", "action": "fix", "label": _deep_dict(40)},
+        names=("label", "nested"),
+    ),
+    Case(
+        "claim filter with a lone surrogate",
+        path="/v1/review/claim",
+        json_body={"task": "\udfff"},
+        names=("task", "surrogate"),
+    ),
+    Case(
+        "activate body not JSON",
+        path="/v1/tasks/classification/versions/v1/activate",
+        content=b'{"prompt_version": ',
+        headers={"Content-Type": "application/json"},
+        names=("not valid JSON", "line 1"),
+    ),
     # review
     Case(
         "decision on unknown item",
@@ -353,6 +458,7 @@ def _case_id(case: Any) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_bad_input_gets_a_clear_4xx(server: Env, case: Case) -> None:
     before = server.store.list_batches(TEAM, limit=500)
+    gold_before = server.store.gold_count(TEAM, "classification")
     response = _send(server, case)
     assert response.status_code in case.status, (response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -364,6 +470,7 @@ def test_bad_input_gets_a_clear_4xx(server: Env, case: Case) -> None:
         assert word.lower() in text, (word, problem)
     # A refused request stores nothing.
     assert len(server.store.list_batches(TEAM, limit=500)) == len(before)
+    assert server.store.gold_count(TEAM, "classification") == gold_before
 
 
 def test_chunked_body_over_the_limit_is_refused(server: Env) -> None:
@@ -464,3 +571,7 @@ def test_zz_first_batch_results_are_byte_identical(server: Env) -> None:
     # Runs last (file order): after every bad request above.
     assert _results(server, server.first_id) == server.first_results
     assert server.store.check_counters(TEAM, server.first_id).ok
+    # Whatever was stored can be read back: listings of batches and gold still answer.
+    for path in ("/v1/batches", "/v1/gold"):
+        response = httpx.get(f"{server.base}{path}", headers=server.auth, timeout=30)
+        assert response.status_code == 200, (path, response.text[:300])

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from llmlabel.api.problems import Problem
+from llmlabel.api.bodies import check_content_length
+from llmlabel.api.problems import Problem, kind_for
 from llmlabel.api.submission import (
     MAX_REPORTED,
     Limits,
     SubmittedItem,
-    check_content_length,
     parse_json_batch,
     parse_ndjson_batch,
     request_hash,
     validate_inputs,
 )
+from llmlabel.errors import InvalidInputError, LlmlabelError, PayloadTooLargeError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.tasks import build_task
 
@@ -29,11 +31,33 @@ def ndjson(*items: object) -> bytes:
     return "\n".join(json.dumps(item) for item in items).encode() + b"\n"
 
 
-def raises(status: int, call: Callable[..., object], *args: Any, **kwargs: Any) -> Problem:
-    with pytest.raises(Problem) as info:
+@dataclass
+class Refusal:
+    """What the API would answer: status, detail, errors and extra fields of the problem."""
+
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None
+    extra: dict[str, Any]
+
+
+def refusal(exc: BaseException) -> Refusal:
+    if isinstance(exc, Problem):
+        return Refusal(exc.status, exc.detail, exc.errors, exc.extra)
+    assert isinstance(exc, LlmlabelError)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, PayloadTooLargeError):
+        extra = {"limit": exc.limit, "allowed": exc.allowed, "actual": exc.actual}
+    errors = exc.errors if isinstance(exc, InvalidInputError) else None
+    return Refusal(kind_for(exc).status, str(exc), errors, extra)
+
+
+def raises(status: int, call: Callable[..., object], *args: Any, **kwargs: Any) -> Refusal:
+    with pytest.raises((Problem, LlmlabelError)) as info:
         call(*args, **kwargs)
-    assert info.value.status == status, info.value.detail
-    return info.value
+    got = refusal(info.value)
+    assert got.status == status, got.detail
+    return got
 
 
 # -- NDJSON ---------------------------------------------------------------------
@@ -166,14 +190,14 @@ def test_json_oversized_item_names_its_index() -> None:
 
 @pytest.mark.parametrize(("header", "status"), [("10001", 413), ("abc", 400)])
 def test_content_length_is_checked_before_reading(header: str, status: int) -> None:
-    problem = raises(status, check_content_length, header, LIMITS)
+    problem = raises(status, check_content_length, header, LIMITS.max_body_bytes)
     if status == 413:
         assert problem.extra == {"limit": "max_body_bytes", "allowed": 10_000, "actual": 10_001}
 
 
 def test_content_length_within_limit_passes() -> None:
-    check_content_length("10000", LIMITS)
-    check_content_length(None, LIMITS)
+    check_content_length("10000", LIMITS.max_body_bytes)
+    check_content_length(None, LIMITS.max_body_bytes)
 
 
 # -- task validation and hashing ------------------------------------------------------
@@ -186,11 +210,9 @@ def test_items_are_validated_against_the_task_naming_line_and_field() -> None:
         SubmittedItem(item={"id": "b"}, index=1, line=2),
         SubmittedItem(item={"id": "c", "text": 5}, index=2, line=4),
     ]
-    with pytest.raises(Problem) as info:
-        validate_inputs(task, items)
-    assert info.value.status == 422
-    assert [(e["line"], e["field"]) for e in info.value.errors or []] == [(2, "text"), (4, "text")]
-    assert "line 2: text" in info.value.detail
+    problem = raises(422, validate_inputs, task, items)
+    assert [(e["line"], e["field"]) for e in problem.errors or []] == [(2, "text"), (4, "text")]
+    assert "line 2: text" in problem.detail
 
 
 def test_request_hash_ignores_body_format_and_key_order() -> None:
@@ -206,22 +228,18 @@ def test_request_hash_ignores_body_format_and_key_order() -> None:
 
 
 def test_strict_json_refuses_nan_deep_nesting_and_lone_surrogates() -> None:
-    from llmlabel.api.problems import Problem
-    from llmlabel.api.submission import MAX_NESTING, Limits, parse_json_batch, parse_ndjson_batch
+    from llmlabel.api.submission import MAX_NESTING
 
     limits = Limits(max_body_bytes=10**8, max_batch_items=10, max_item_bytes=10**7)
 
     def refused(call: Any) -> str:
-        with pytest.raises(Problem) as info:
-            call()
-        assert info.value.status == 422
-        return str(info.value)
+        return raises(422, call).detail
 
     nan = b'{"task": "ner", "items": [{"id": "a", "text": "t", "s": NaN}]}'
     assert "NaN is not valid JSON" in refused(lambda: parse_json_batch(nan, limits))
     nested = "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1)
     deep = b'{"task": "ner", "items": [{"id": "a", "text": "t", "m": ' + nested.encode() + b"}]}"
-    assert "items[0]: nested more than" in refused(lambda: parse_json_batch(deep, limits))
+    assert "items[0]: m: nested more than" in refused(lambda: parse_json_batch(deep, limits))
     surrogate = b'{"id": "a", "text": "ok", "meta": {"k": ["\\udfff"]}}'
     message = refused(lambda: parse_ndjson_batch(surrogate, limits, task="ner"))
     assert "line 1: meta.k.0: holds a lone surrogate" in message

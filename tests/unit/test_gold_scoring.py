@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from llmlabel.api.gold import TaskCache, checked_gold_items, llm_labels, reviewer_scores
-from llmlabel.api.problems import Problem
+from llmlabel.errors import InvalidInputError
 from llmlabel.domain import LabelRecord, Route
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
@@ -30,7 +30,7 @@ def test_valid_items_come_back_with_canonical_labels(registry: VersionRegistry) 
     task = build_task(registry.guideline("ner"))
     item = GoldCreate(id="g", input={"text": "Anna lives in Oslo"},
                       label={"entities": [{"start": 14, "end": 18, "label": "location"}]})
-    [checked] = checked_gold_items(task, [item])
+    [checked] = checked_gold_items(task, [item], max_item_bytes=10_000, stored_ids=set())
     assert checked.label["entities"][0]["start"] == 14
     assert checked.input == item.input and checked.id == "g"
 
@@ -42,16 +42,20 @@ def test_every_bad_item_is_named_by_index_and_field(registry: VersionRegistry) -
         GoldCreate(input={"nope": 1}, label=flags()),
         GoldCreate(input={"text": "x"}, label={"flags": {"hate": True}}),
         GoldCreate(input={"text": "lone \ud800 surrogate"}, label=flags()),
+        GoldCreate(id="kept", input={"text": "already stored"}, label=flags()),
+        GoldCreate(id="twice", input={"text": "a"}, label=flags()),
+        GoldCreate(id="twice", input={"text": "b"}, label=flags()),
     ]
-    with pytest.raises(Problem) as caught:
-        checked_gold_items(task, items)
+    with pytest.raises(InvalidInputError) as caught:
+        checked_gold_items(task, items, max_item_bytes=10_000, stored_ids={"kept"})
     problem = caught.value
-    assert problem.status == 422
-    fields = [e["field"] for e in problem.errors or []]
+    fields = [e["field"] for e in problem.errors]
     assert fields[0] == "items.1.input.text"
-    assert fields[1:-1] and all(f.startswith("items.2.label") for f in fields[1:-1])
-    assert fields[-1] == "items.3"
-    assert "items.1.input.text" in problem.detail
+    assert fields[1:-3] and all(f.startswith("items.2.label") for f in fields[1:-3])
+    assert fields[-3:] == ["items.3.input.text", "items.4.id", "items.6.id"]
+    assert "items.1.input.text" in str(problem)
+    assert "already exists" in problem.errors[-2]["message"]
+    assert problem.errors[-1]["duplicate_of"] == {"in": "body", "index": 5}
 
 
 def record(label: dict[str, Any] | None, gv: str = "v1") -> LabelRecord:

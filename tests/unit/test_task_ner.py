@@ -377,6 +377,35 @@ def test_validate_label_rejects_bad_fixes_naming_the_field(
     assert field in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("entity", "tokens", "field", "words"),
+    [
+        ({"token_start": 7, "token_end": 8}, True, "entities.0.token_start", "out of range 0..3"),
+        ({"token_start": 3, "token_end": 99}, True, "entities.0.token_end", "out of range 1..4"),
+        ({"token_start": 2, "token_end": 4}, True, "entities.0.token_start", "tokens 3..4"),
+        ({"token_start": 3}, False, "entities.0.token_start", "no tokens"),
+        ({"token_end": -1}, True, "entities.0.token_end", "greater than or equal to 1"),
+        ({"token_start": "3"}, True, "entities.0.token_start", "valid integer"),
+    ],
+)
+def test_validate_label_checks_token_indices(
+    task: NerTask, entity: dict[str, Any], tokens: bool, field: str, words: str
+) -> None:
+    item = _item(task, "Mike flew to Paris",
+                 tokens=["Mike", "flew", "to", "Paris"] if tokens else None)
+    span = {"start": 13, "end": 18, "label": "location"} | entity
+    with pytest.raises(LabelValidationError) as err:
+        task.validate_label(item, {"entities": [span]})
+    assert field in [e["field"] for e in err.value.errors]
+    assert words in str(err.value)
+
+
+def test_validate_label_keeps_matching_token_indices(task: NerTask) -> None:
+    item = _item(task, "Mike flew to Paris", tokens=["Mike", "flew", "to", "Paris"])
+    span = {"start": 13, "end": 18, "label": "location", "token_start": 3, "token_end": 4}
+    assert task.validate_label(item, {"entities": [span]})["entities"] == [span | {"text": "Paris"}]
+
+
 def test_validate_label_rejects_overlapping_spans(task: NerTask) -> None:
     item = _item(task, "Mike flew to Paris")
     with pytest.raises(LabelValidationError) as err:

@@ -9,18 +9,23 @@ has no label, so it counts as wrong (a gold item is labelable by definition).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmlabel.api.problems import Problem
-from llmlabel.errors import InputError, LabelValidationError, LlmlabelError, NotFoundError
+from llmlabel.errors import (
+    InputError,
+    LabelValidationError,
+    LlmlabelError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
 from llmlabel.store.models import Decision, ItemView, Principal
 from llmlabel.tasks import Task, build_task
+from llmlabel.validation import Problems, json_size
 
 __all__ = [
     "GoldList",
@@ -39,7 +44,8 @@ __all__ = [
     "reviewer_scores",
 ]
 
-_MAX_ERRORS = 50
+# Gold errors name the field inside the JSON body, as FastAPI's own 422s do.
+_BODY: dict[str, Any] = {"in": "body"}
 
 
 class GoldUpload(BaseModel):
@@ -151,58 +157,50 @@ def _ratio(correct: int, n: int) -> float | None:
     return correct / n if n else None
 
 
-def _encodable(*values: Any) -> bool:
-    """False when a value holds text that cannot be sent back as UTF-8 (a lone surrogate)."""
-    try:
-        json.dumps(values, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def checked_gold_items(
+    task: Task, items: list[GoldCreate], *, max_item_bytes: int, stored_ids: set[str]
+) -> list[GoldCreate]:
+    """The items with canonical labels; a 422 naming `items.<index>.input|label.<field>` otherwise.
 
-
-def checked_gold_items(task: Task, items: list[GoldCreate]) -> list[GoldCreate]:
-    """The items with canonical labels; a 422 naming `items.<index>.input|label.<field>` otherwise."""
-    errors: list[dict[str, Any]] = []
+    Inputs and labels pass the same checks as batch items (`llmlabel.validation`),
+    and an item's `id` may appear once per upload and once per task (`stored_ids`).
+    """
+    problems = Problems("Invalid gold items", what="the gold items")
     checked: list[GoldCreate] = []
     for index, item in enumerate(items):
-        if not _encodable(item.input, item.label):
-            errors.append(
-                {
-                    "in": "body",
-                    "field": f"items.{index}",
-                    "message": "text must be valid Unicode (no lone surrogates)",
-                }
+        where = f"items.{index}"
+        ok = problems.check(item.input, field=f"{where}.input", **_BODY)
+        ok = problems.check(item.label, field=f"{where}.label", **_BODY) and ok
+        if not ok:
+            continue
+        size = json_size({"input": item.input, "label": item.label})
+        if size > max_item_bytes:
+            raise PayloadTooLargeError(
+                f"{where} (bytes) is {size:,}, over the limit max_item_bytes={max_item_bytes:,}",
+                limit="max_item_bytes", allowed=max_item_bytes, actual=size, field=where,
             )
+        if item.id is not None and item.id in stored_ids:
+            problems.add(f"gold item {item.id!r} of task {task.name!r} already exists "
+                         "(delete it first to replace it)", field=f"{where}.id", **_BODY)
             continue
         try:
             view = task.validate_input(item.input)
         except InputError as exc:
-            errors.append(
-                {
-                    "in": "body",
-                    "field": f"items.{index}.input.{exc.field or ''}".rstrip("."),
-                    "message": str(exc),
-                }
-            )
+            problems.add(str(exc), field=f"{where}.input.{exc.field or ''}".rstrip("."), **_BODY)
             continue
         try:
             label = task.validate_label(view, item.label)
         except LabelValidationError as exc:
             for entry in exc.errors or [{"field": "", "message": str(exc)}]:
-                field = f"items.{index}.label.{entry.get('field', '')}".rstrip(".")
-                errors.append({"in": "body", "field": field, "message": entry.get("message", "")})
+                field = f"{where}.label.{entry.get('field', '')}".rstrip(".")
+                problems.add(entry.get("message", ""), field=field, **_BODY)
             continue
         checked.append(item.model_copy(update={"label": label}))
-    if errors:
-        shown = errors[:_MAX_ERRORS]
-        raise Problem(
-            422,
-            f"{len(errors)} problem(s) in the gold items; first: {shown[0]['field']}: "
-            f"{shown[0]['message']}",
-            title="Invalid gold items",
-            slug="invalid-gold",
-            errors=shown,
-        )
+    problems.duplicates(
+        ((item.id, f"items.{i}", {"in": "body", "index": i}) for i, item in enumerate(items)),
+        field="{where}.id",
+    )
+    problems.raise_if_any()
     return checked
 
 

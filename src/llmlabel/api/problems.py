@@ -26,10 +26,12 @@ from llmlabel.errors import (
     ConflictError,
     GuidelineError,
     InputError,
+    InvalidInputError,
     LabelValidationError,
     LeaseError,
     LlmlabelError,
     NotFoundError,
+    PayloadTooLargeError,
     StoreError,
     UnknownVersionError,
     VersionConflictError,
@@ -76,6 +78,8 @@ ERROR_MAP: tuple[tuple[type[LlmlabelError], ProblemKind], ...] = (
     (NotFoundError, ProblemKind(404, "not-found", "Not found")),
     (ConflictError, ProblemKind(409, "conflict", "Conflict")),
     (StoreError, ProblemKind(500, "store-error", "Storage error")),
+    (PayloadTooLargeError, ProblemKind(413, "too-large", "Request too large")),
+    (InvalidInputError, ProblemKind(422, "invalid-input", "Invalid input")),
     (InputError, ProblemKind(422, "invalid-input", "Invalid input")),
     (LabelValidationError, ProblemKind(422, "invalid-label", "Label does not fit the task")),
     (BudgetExceededError, ProblemKind(402, "budget-exceeded", "Budget exceeded")),
@@ -144,6 +148,8 @@ def problem_response(
 
 
 def _error_entries(exc: LlmlabelError) -> list[dict[str, Any]] | None:
+    if isinstance(exc, InvalidInputError):
+        return list(exc.errors)
     if isinstance(exc, LabelValidationError):
         return list(exc.errors)
     if isinstance(exc, InputError):
@@ -163,13 +169,17 @@ async def _handle_llmlabel_error(request: Request, exc: Exception) -> JSONRespon
         logger.error(
             "api.error", extra={"path": request.url.path, "error": type(exc).__name__}, exc_info=exc
         )
+    extra = None
+    if isinstance(exc, PayloadTooLargeError):
+        extra = {"limit": exc.limit, "allowed": exc.allowed, "actual": exc.actual}
     return problem_response(
         request,
         status=kind.status,
         slug=kind.slug,
-        title=kind.title,
+        title=exc.title if isinstance(exc, InvalidInputError) else kind.title,
         detail=str(exc) or kind.title,
         errors=_error_entries(exc),
+        extra=extra,
     )
 
 

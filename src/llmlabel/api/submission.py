@@ -4,40 +4,49 @@ Two body formats carry the same batch: a JSON object (`{"task", "items", ...}`)
 and NDJSON (one item per line, task and versions in query parameters). Both
 become a `Submission`: items in order, each remembering where it came from, so
 every error names the line (1-based) or the `items[i]` index and the field.
-Limits on size raise 413 problems naming the limit and the actual value; bad
-content raises 422 problems listing up to `MAX_REPORTED` errors. Nothing here
-touches the store, so a rejected request can never leave anything behind.
+Every JSON value is checked by `llmlabel.validation`, the one path all input
+takes: size limits raise `PayloadTooLargeError` (413) naming the limit and the
+actual value; bad content raises `InvalidInputError` (422) listing up to
+`MAX_REPORTED` errors. Nothing here touches the store, so a rejected request can
+never leave anything behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from llmlabel.api.problems import Problem, validation_entries
-from llmlabel.errors import InputError
+from llmlabel.errors import InputError, InvalidInputError, PayloadTooLargeError
 from llmlabel.tasks import Task
+from llmlabel.validation import (
+    MAX_DEPTH,
+    MAX_REPORTED,
+    Problems,
+    check_size,
+    json_size,
+    loads,
+    model_errors,
+)
 
 __all__ = [
+    "MAX_NESTING",
     "MAX_REPORTED",
     "BatchSubmit",
     "Limits",
     "Submission",
     "SubmittedItem",
-    "check_content_length",
     "parse_json_batch",
     "parse_ndjson_batch",
     "request_hash",
     "validate_inputs",
 ]
 
-MAX_REPORTED = 20
-"""At most this many item errors are listed in one 422 (the detail says how many there were)."""
+MAX_NESTING = MAX_DEPTH
+"""Deepest nesting of objects and arrays inside one item (see `llmlabel.validation`)."""
 
 _URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
@@ -92,191 +101,78 @@ class Submission:
     callback_url: str | None = None
 
 
-class _Errors:
-    """Collects item errors and raises one 422 listing the first MAX_REPORTED."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.entries: list[dict[str, Any]] = []
-        self.texts: list[str] = []
-        self.count = 0
-
-    def add(self, where: dict[str, Any], where_text: str, field_name: str | None, msg: str) -> None:
-        self.count += 1
-        if len(self.entries) < MAX_REPORTED:
-            self.entries.append({**where, "field": field_name, "message": msg})
-            label = f"{where_text}: {field_name}" if field_name else where_text
-            self.texts.append(f"{label}: {msg}")
-
-    def raise_if_any(self) -> None:
-        if not self.count:
-            return
-        more = f" (first {MAX_REPORTED} shown)" if self.count > MAX_REPORTED else ""
-        noun = "error" if self.count == 1 else "errors"
-        raise Problem(
-            422,
-            f"{self.count} {noun} in the batch{more}: " + "; ".join(self.texts),
-            title=self.title,
-            slug="invalid-batch",
-            errors=self.entries,
-        )
-
-
-def _too_large(limit: str, allowed: int, actual: int, what: str) -> Problem:
-    return Problem(
-        413,
+def _too_large(limit: str, allowed: int, actual: int, what: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
         f"{what} is {actual:,}, over the limit {limit}={allowed:,}",
-        title="Request too large",
-        slug="too-large",
-        extra={"limit": limit, "allowed": allowed, "actual": actual},
+        limit=limit, allowed=allowed, actual=actual,
     )
 
 
-def check_content_length(header: str | None, limits: Limits) -> None:
-    """Refuse a declared body size over the limit before reading any of it."""
-    if header is None:
-        return
-    try:
-        declared = int(header)
-    except ValueError:
-        raise Problem(400, f"Content-Length {header!r} is not a number") from None
-    if declared > limits.max_body_bytes:
-        raise _too_large("max_body_bytes", limits.max_body_bytes, declared, "request body (bytes)")
-
-
-MAX_NESTING = 32
-"""Deepest nesting of objects and arrays inside one item; labels never need more, and
-deeper values break serialization later (pydantic and json both recurse)."""
-
-
-class _NotJson(ValueError):
-    """JSON that Python's parser accepts but the API does not (NaN, Infinity, deep nesting)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not valid JSON (use null or a number)")
-
-
-def _loads(data: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, and too-deep nesting is an input error, not a crash."""
-    try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except RecursionError:
-        raise _NotJson(f"nested more than {MAX_NESTING} levels deep") from None
-
-
-def _walk(value: Any) -> Iterator[tuple[str, int, Any]]:
-    """(field path, nesting depth, value) of every value inside an item, without recursion."""
-    stack: list[tuple[str, int, Any]] = [("", 0, value)]
-    while stack:
-        path, depth, current = stack.pop()
-        yield path, depth, current
-        if isinstance(current, dict):
-            stack.extend((f"{path}.{key}" if path else str(key), depth + 1, child)
-                         for key, child in current.items())
-        elif isinstance(current, list):
-            stack.extend((f"{path}.{i}" if path else str(i), depth + 1, child)
-                         for i, child in enumerate(current))
-
-
-def _item_problem(item: Any) -> tuple[str | None, str] | None:
-    """(field, reason) when an item cannot be stored as it is, else None."""
-    for path, depth, value in _walk(item):
-        if depth > MAX_NESTING:
-            return None, f"nested more than {MAX_NESTING} levels deep"
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                bad = value[exc.start : exc.end]
-                return path or None, f"holds a lone surrogate escape ({bad!a}), not valid text"
-    return None
-
-
-def _item_size(item: Any) -> int:
-    return len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+def _invalid(message: str, field: str, **location: object) -> InvalidInputError:
+    return InvalidInputError(f"{field}: {message}", title="Invalid batch", field=field,
+                             errors=[{**location, "field": field, "message": message}])
 
 
 def _check_count(count: int, limits: Limits) -> None:
     if count == 0:
-        raise Problem(
-            422, "the batch has no items; send at least one", title="Empty batch", slug="empty-batch"
+        raise InvalidInputError(
+            "the batch has no items; send at least one",
+            errors=[{"field": "items", "message": "no items"}], title="Empty batch",
         )
     if count > limits.max_batch_items:
         raise _too_large("max_batch_items", limits.max_batch_items, count, "number of items")
 
 
-def _check_items(items: list[SubmittedItem], errors: _Errors) -> None:
+def _check_items(items: list[SubmittedItem], errors: Problems) -> None:
     """Every item needs a non-empty string `id`, unique within the batch."""
-    first_seen: dict[str, SubmittedItem] = {}
+    named: list[SubmittedItem] = []
     for entry in items:
         item_id = entry.item.get("id")
         if not isinstance(item_id, str) or not item_id.strip():
             got = "missing" if item_id is None else f"got {json.dumps(item_id)[:40]}"
-            errors.add(entry.locate(), entry.where, "id", f"needs a non-empty string id ({got})")
+            errors.add(f"needs a non-empty string id ({got})", field="id", where=entry.where,
+                       **entry.locate())
             continue
-        earlier = first_seen.get(item_id)
-        if earlier is not None:
-            errors.add(
-                {**entry.locate(), "duplicate_of": earlier.locate()},
-                entry.where,
-                "id",
-                f"duplicate id {item_id!r}, already used at {earlier.where}",
-            )
-        else:
-            first_seen[item_id] = entry
+        named.append(entry)
+    errors.duplicates((e.item["id"], e.where, e.locate()) for e in named)
 
 
 def parse_json_batch(body: bytes, limits: Limits) -> Submission:
     """A JSON submit body -> Submission (422 with the position of a syntax error)."""
-    try:
-        data = _loads(body)
-    except json.JSONDecodeError as exc:
-        raise Problem(
-            422,
-            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
-            f"(char {exc.pos})",
-            title="Malformed JSON",
-            slug="malformed-json",
-            errors=[{"line": exc.lineno, "column": exc.colno, "position": exc.pos,
-                     "field": None, "message": exc.msg}],
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise Problem(422, f"body is not UTF-8 (byte {exc.start})", slug="malformed-json") from None
-    except _NotJson as exc:
-        raise Problem(422, f"body: {exc}", title="Malformed JSON", slug="malformed-json") from None
+    # Each value is checked below, so a depth or text error names the item or field.
+    data = loads(body, check=False)
     if not isinstance(data, dict):
-        raise Problem(
-            422,
+        raise InvalidInputError(
             "a JSON body is an object {\"task\": ..., \"items\": [...]}; "
             "send one item per line as application/x-ndjson instead",
-            slug="invalid-batch",
+            errors=[{"field": None, "message": "expected an object"}], title="Invalid batch",
         )
+    errors = Problems("Invalid batch", what="the batch")
+    for name, value in data.items():
+        if name != "items":
+            errors.check(value, field=name)
+    errors.raise_if_any()
     try:
         submit = BatchSubmit.model_validate(data)
     except ValidationError as exc:
-        entries = validation_entries(exc.errors())
-        raise Problem(
-            422,
+        entries = model_errors(exc)
+        raise InvalidInputError(
             "; ".join(f"{e['field']}: {e['message']}" for e in entries),
-            title="Invalid batch",
-            slug="invalid-batch",
-            errors=entries,
+            errors=entries, title="Invalid batch", field=entries[0]["field"],
         ) from None
+    check_size(submit.metadata, field="metadata", max_bytes=limits.max_item_bytes)
     _check_count(len(submit.items), limits)
-    errors = _Errors("Invalid batch")
     items: list[SubmittedItem] = []
     for index, raw in enumerate(submit.items):
-        problem = _item_problem(raw)
-        if problem is not None:
-            errors.add({"index": index}, f"items[{index}]", *problem)
+        where = f"items[{index}]"
+        if not errors.check(raw, field=None, where=where, index=index):
             continue
-        size = _item_size(raw)
+        size = json_size(raw)
         if size > limits.max_item_bytes:
-            raise _too_large("max_item_bytes", limits.max_item_bytes, size, f"items[{index}] (bytes)")
+            raise _too_large("max_item_bytes", limits.max_item_bytes, size, f"{where} (bytes)")
         if not isinstance(raw, dict):
-            errors.add({"index": index}, f"items[{index}]", None,
-                       f"an item is a JSON object, got {type(raw).__name__}")
+            errors.add(f"an item is a JSON object, got {type(raw).__name__}", where=where,
+                       index=index)
             continue
         items.append(SubmittedItem(item=raw, index=index))
     _check_items(items, errors)
@@ -305,32 +201,22 @@ def parse_ndjson_batch(
     numbered = [(n, line.rstrip(b"\r")) for n, line in enumerate(lines, start=1)]
     numbered = [(n, line) for n, line in numbered if line.strip()]
     _check_count(len(numbered), limits)
-    errors = _Errors("Invalid batch")
+    errors = Problems("Invalid batch", what="the batch")
     items: list[SubmittedItem] = []
     for index, (number, line) in enumerate(numbered):
         if len(line) > limits.max_item_bytes:
             raise _too_large("max_item_bytes", limits.max_item_bytes, len(line),
                              f"line {number} (bytes)")
-        where = {"line": number}
+        where = f"line {number}"
         try:
-            value = _loads(line)
-        except json.JSONDecodeError as exc:
-            errors.add(where, f"line {number}", None,
-                       f"not valid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        except UnicodeDecodeError as exc:
-            errors.add(where, f"line {number}", None, f"not UTF-8 (byte {exc.start} of the line)")
-            continue
-        except _NotJson as exc:
-            errors.add(where, f"line {number}", None, str(exc))
+            value = loads(line, line=number, max_depth=MAX_DEPTH)
+        except InvalidInputError as exc:
+            entry = exc.errors[0]
+            errors.add(entry["message"], field=entry.get("field"), where=where, line=number)
             continue
         if not isinstance(value, dict):
-            errors.add(where, f"line {number}", None,
-                       f"an item is a JSON object, got {type(value).__name__}")
-            continue
-        problem = _item_problem(value)
-        if problem is not None:
-            errors.add(where, f"line {number}", *problem)
+            errors.add(f"an item is a JSON object, got {type(value).__name__}", where=where,
+                       line=number)
             continue
         items.append(SubmittedItem(item=value, index=index, line=number))
     _check_items(items, errors)
@@ -339,14 +225,7 @@ def parse_ndjson_batch(
         try:
             callback_url = str(_URL.validate_python(callback_url))
         except ValidationError as exc:
-            message = exc.errors()[0]["msg"]
-            raise Problem(
-                422,
-                f"callback_url: {message}",
-                title="Invalid batch",
-                slug="invalid-batch",
-                errors=[{"in": "query", "field": "callback_url", "message": message}],
-            ) from None
+            raise _invalid(exc.errors()[0]["msg"], "callback_url", **{"in": "query"}) from None
     return Submission(
         task=task,
         items=items,
@@ -358,7 +237,7 @@ def parse_ndjson_batch(
 
 def validate_inputs(task: Task, items: list[SubmittedItem]) -> None:
     """Check every item against the task's input model; one 422 naming line/index and field."""
-    errors = _Errors(f"Items do not fit task {task.name!r}")
+    errors = Problems(f"Items do not fit task {task.name!r}", what="the batch")
     for entry in items:
         try:
             task.validate_input(entry.item)
@@ -367,7 +246,7 @@ def validate_inputs(task: Task, items: list[SubmittedItem]) -> None:
             prefix = f"{exc.field}: "
             if exc.field and message.startswith(prefix):
                 message = message[len(prefix):]
-            errors.add(entry.locate(), entry.where, exc.field, message)
+            errors.add(message, field=exc.field, where=entry.where, **entry.locate())
     errors.raise_if_any()
 
 

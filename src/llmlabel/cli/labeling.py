@@ -17,10 +17,11 @@ from rich.table import Table
 from llmlabel.cli import app
 from llmlabel.cli.eval_calibration import calibrated_payload, resolve_target
 from llmlabel.domain import LabelRecord, Route
-from llmlabel.errors import BackendError, InputError
+from llmlabel.errors import BackendError, InputError, InvalidInputError
 from llmlabel.evaluate import EvalReport, evaluate_records
 from llmlabel.labeler import Labeler, build_labeler
 from llmlabel.settings import Settings
+from llmlabel.validation import MAX_DEPTH, loads
 
 _err = Console(stderr=True)
 
@@ -45,11 +46,10 @@ def read_items(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                item = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise InputError(f"{path}:{line_no}: not UTF-8", line=line_no) from None
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{line_no}: invalid JSON: {exc.msg}", line=line_no) from None
+                # The service's own checks: what labels here would also be accepted there.
+                item = loads(raw, line=line_no, max_depth=MAX_DEPTH)
+            except InvalidInputError as exc:
+                raise InputError(f"{path}: {exc}", field=exc.field, line=line_no) from None
             if not isinstance(item, dict):
                 raise InputError(f"{path}:{line_no}: an item is a JSON object", line=line_no)
             item_id = item.get("id")

@@ -141,6 +141,14 @@ class GoldMixin(StoreBase):
         """Every gold id of a task, in upload order."""
         return self._strs(self.redis.zrange(keys.gold_task(team, task), 0, -1))
 
+    def gold_client_ids(self, team: str, task: str) -> set[str]:
+        """The client ids (`GoldItem.id`) of a task's gold items."""
+        ids = self.gold_ids(team, task)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for gold_id in ids:
+                pipe.hget(keys.gold(team, gold_id), "id")
+            return {value for value in pipe.execute() if value is not None}
+
     def gold_count(self, team: str, task: str) -> int:
         """How many gold items a task has."""
         return int(self.redis.zcard(keys.gold_task(team, task)))

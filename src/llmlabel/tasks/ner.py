@@ -127,8 +127,8 @@ class _EntityBase(BaseModel):
     start: StrictInt = Field(ge=0)
     end: StrictInt = Field(ge=1)
     text: str | None = None
-    token_start: int | None = None
-    token_end: int | None = None
+    token_start: StrictInt | None = Field(None, ge=0)
+    token_end: StrictInt | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> _EntityBase:
@@ -256,6 +256,41 @@ def _flatten(text: str, spans: list[_Span]) -> list[_Span]:
         if not any(span.overlaps(k) for k in kept):
             kept.append(span)
     return sorted(kept)
+
+
+def _token_errors(item: NerInput, i: int, entity: dict[str, Any]) -> list[dict[str, Any]]:
+    """Token indices a label gives must be in range and name the tokens its characters cover.
+
+    They are derived from the character span when stored, so a wrong pair is a
+    mistake to report, not something to drop silently.
+    """
+    given = {name: entity.get(name) for name in ("token_start", "token_end")}
+    if all(value is None for value in given.values()):
+        return []
+    starts = item.token_starts()
+    if starts is None:
+        return [{"field": f"entities.{i}.{name}",
+                 "message": "the item has no tokens (or its text is not its tokens joined by "
+                            "spaces), so a span has no token indices"}
+                for name, value in given.items() if value is not None]
+    n = len(starts)
+    expected = {"token_start": bisect_right(starts, entity["start"]) - 1,
+                "token_end": bisect_left(starts, entity["end"])}
+    ranges = {"token_start": (0, n - 1), "token_end": (1, n)}
+    errors = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        low, high = ranges[name]
+        if not low <= value <= high:
+            message = f"{value} is out of range {low}..{high} (the item has {n} tokens)"
+        elif value != expected[name]:
+            message = (f"{value} does not match the span {entity['start']}..{entity['end']}, "
+                       f"which is tokens {expected['token_start']}..{expected['token_end']}")
+        else:
+            continue
+        errors.append({"field": f"entities.{i}.{name}", "message": message})
+    return errors
 
 
 def _spans(label: dict[str, Any] | None) -> set[tuple[int, int, str]]:
@@ -415,6 +450,7 @@ class NerTask(Task):
                     "field": f"entities.{i}.text",
                     "message": f"{entity['text']!r} is not the text at {start}..{end} ({actual!r})",
                 })
+            errors.extend(_token_errors(ner_item, i, entity))
             span = _Span(start, end, entity["label"])
             for j, other in spans:
                 if span.overlaps(other) and span != other:

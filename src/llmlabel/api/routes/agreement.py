@@ -26,10 +26,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from llmlabel.agreement import AgreementSummary, agreement_summary
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep, StoreDep
 from llmlabel.domain import ItemState
 from llmlabel.errors import LlmlabelError
@@ -41,7 +42,7 @@ from llmlabel.tasks import Task, build_task
 
 __all__ = ["AgreementGroup", "AgreementReport", "ConsensusRecomputer", "group_pairs", "router"]
 
-router = APIRouter(prefix="/v1/agreement", tags=["agreement"])
+router = api_router(prefix="/v1/agreement", tags=["agreement"])
 
 REVIEWED_STATES = (ItemState.APPROVED, ItemState.FIXED, ItemState.REJECTED)
 _PAGE = 500

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
+from llmlabel.api.bodies import RawBody, api_router
 from llmlabel.api.catalog import resolve_versions
 from llmlabel.api.deps import (
     CurrentPrincipal,
@@ -23,7 +24,6 @@ from llmlabel.api.schemas import BatchList, BatchPublic, ItemsPage, ResultLine, 
 from llmlabel.api.submission import (
     Limits,
     Submission,
-    check_content_length,
     parse_json_batch,
     parse_ndjson_batch,
     request_hash,
@@ -35,7 +35,7 @@ from llmlabel.store.models import BatchCreate, ItemView
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = api_router(prefix="/v1/batches", tags=["batches"])
 
 NDJSON_TYPES = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
@@ -50,34 +50,6 @@ def limits_of(settings: Settings) -> Limits:
         max_batch_items=settings.max_batch_items,
         max_item_bytes=settings.max_item_bytes,
     )
-
-
-async def read_limited_body(request: Request, settings: SettingsDep) -> bytes:
-    """The request body, refused with 413 as soon as it passes max_body_bytes.
-
-    The declared Content-Length is checked before reading; the byte count is
-    checked again while streaming, since chunked uploads declare nothing.
-    """
-    limits = limits_of(settings)
-    check_content_length(request.headers.get("content-length"), limits)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise Problem(
-                413,
-                f"request body passed {limits.max_body_bytes:,} bytes, the limit max_body_bytes",
-                title="Request too large",
-                slug="too-large",
-                extra={"limit": "max_body_bytes", "allowed": limits.max_body_bytes,
-                       "actual": size},
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-RawBody = Annotated[bytes, Depends(read_limited_body)]
 
 
 def _media_type(content_type: str | None) -> str:

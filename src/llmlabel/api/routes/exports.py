@@ -16,9 +16,10 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import Exporter, StoreDep
 from llmlabel.api.problems import Problem
 from llmlabel.errors import InputError
@@ -29,7 +30,7 @@ from llmlabel.store.models import ItemView
 
 __all__ = ["MEDIA_TYPES", "router"]
 
-router = APIRouter(prefix="/v1/batches", tags=["exports"])
+router = api_router(prefix="/v1/batches", tags=["exports"])
 
 # HTTP media types by file extension: JSON Lines go out as NDJSON (the type the
 # results stream uses), and text types say their charset.

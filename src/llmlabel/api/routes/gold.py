@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import known_tasks, require_task, resolve_versions
-from llmlabel.api.deps import Operator, RegistryDep, StoreDep, actor_of
+from llmlabel.api.deps import Operator, RegistryDep, SettingsDep, StoreDep, actor_of
 from llmlabel.api.gold import (
     GoldList,
     GoldPublic,
@@ -30,7 +31,7 @@ from llmlabel.api.gold import (
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/gold", tags=["gold"])
+router = api_router(prefix="/v1/gold", tags=["gold"])
 
 
 @router.post(
@@ -43,7 +44,11 @@ router = APIRouter(prefix="/v1/gold", tags=["gold"])
     },
 )
 def upload_gold(
-    principal: Operator, store: StoreDep, registry: RegistryDep, body: GoldUpload
+    principal: Operator,
+    store: StoreDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    body: GoldUpload,
 ) -> GoldUploaded:
     """Store gold items of one task and queue them for the LLM to label (operator)."""
     resolved = resolve_versions(
@@ -53,7 +58,12 @@ def upload_gold(
         guideline_version=body.guideline_version,
         prompt_version=body.prompt_version,
     )
-    items = checked_gold_items(resolved.task, body.items)
+    items = checked_gold_items(
+        resolved.task,
+        body.items,
+        max_item_bytes=settings.max_item_bytes,
+        stored_ids=store.gold_client_ids(principal.team, body.task),
+    )
     stored = store.add_gold(
         principal,
         body.task,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import StoreDep
 from llmlabel.api.metrics import ApiMetrics
 from llmlabel.api.problems import Problem
@@ -12,7 +13,7 @@ from llmlabel.api.schemas import Health
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["health"])
+router = api_router(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")

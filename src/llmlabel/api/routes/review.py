@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import Body, Query, Response
 
-from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, StoreDep
+from llmlabel.api.bodies import api_router
+from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, SettingsDep, StoreDep
 from llmlabel.api.gold import decide_gold_item
 from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
 from llmlabel.errors import InputError, LabelValidationError, NotFoundError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
 from llmlabel.tasks import build_task
+from llmlabel.validation import check_value
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/review", tags=["review"])
+router = api_router(prefix="/v1/review", tags=["review"])
 
 
 @router.post(
@@ -74,6 +76,7 @@ def decide(
     principal: Reviewer,
     store: StoreDep,
     registry: RegistryDep,
+    settings: SettingsDep,
     item_id: str,
     decision: DecisionRequest,
 ) -> ItemView:
@@ -83,6 +86,9 @@ def decide(
             f"'label' is only accepted with action 'fix', not {decision.action.value!r}",
             errors=[{"field": "label", "message": "only allowed with action 'fix'"}],
         )
+    if decision.label is not None:
+        # The same checks as any item's value: a fixed label is stored and read back.
+        check_value(decision.label, field="label", max_bytes=settings.max_item_bytes)
     try:
         item = store.get_item(principal.team, item_id)
     except NotFoundError:

@@ -17,10 +17,11 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import require_task
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep
 from llmlabel.api.routes import agreement
@@ -30,7 +31,7 @@ from llmlabel.store.models import Role
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["ui"])
+router = api_router(tags=["ui"])
 router.include_router(agreement.router)
 
 _CONTENT_TYPES = {

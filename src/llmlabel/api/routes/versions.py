@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from pydantic import BaseModel
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import known_tasks, require_task
 from llmlabel.api.deps import CurrentPrincipal, Operator, RegistryDep, StoreDep, actor_of
 from llmlabel.api.schemas import (
@@ -29,7 +30,7 @@ from llmlabel.store.gold_models import GoldEvaluation
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/tasks", tags=["versions"])
+router = api_router(prefix="/v1/tasks", tags=["versions"])
 
 
 def _active(registry: VersionRegistry, store: Store, task: str) -> ActiveVersions:
