@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, Reviewer, SettingsDep, StoreDep
 from llmlabel.review_queue import QueueFilter, QueuePage, QueueSort, list_queue
 from llmlabel.store.review_models import BulkApproveResult, HistoryEntry, UndoResult
@@ -18,7 +19,7 @@ from llmlabel.store.review_tools import BULK_MAX
 
 __all__ = ["BulkApproveRequest", "ReviewHistory", "router"]
 
-router = APIRouter(prefix="/v1/review", tags=["review"])
+router = api_router(prefix="/v1/review", tags=["review"])
 
 
 class BulkApproveRequest(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, StoreDep
 from llmlabel.review_charts import (
     AgreementTimeline,
@@ -18,7 +19,7 @@ from llmlabel.review_charts import (
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/stats", tags=["stats"])
+router = api_router(prefix="/v1/stats", tags=["stats"])
 
 Buckets = Annotated[int, Query(ge=2, le=200, description="Points in time")]
 
