@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmlabel.domain import LabelRecord, Route
+from llmlabel.position_bias import PositionBias, position_bias
 from llmlabel.tasks import Task
 
 __all__ = ["EvalReport", "auroc", "errors_in_lowest", "evaluate_records"]
@@ -34,6 +35,8 @@ class EvalReport(BaseModel):
     guideline_version: str = ""
     prompt_version: str = ""
     model: str = ""
+    position_bias: PositionBias | None = None
+    """Preference only: how far choices follow the display order (see position_bias.py)."""
 
 
 def auroc(scores: list[float], correct: list[bool]) -> float | None:
@@ -95,4 +98,5 @@ def evaluate_records(
         guideline_version=first.guideline_version if first else "",
         prompt_version=first.prompt_version if first else "",
         model=first.model if first else "",
+        position_bias=position_bias(records) if task.name == "preference" else None,
     )

@@ -1,4 +1,5 @@
-"""The operator page shows gold scores and reviewer-vs-reviewer agreement (real stack, real browser).
+"""The operator page shows gold scores, reviewer-vs-reviewer agreement and evaluations (real stack,
+real browser).
 
 Gold and second reviews are both on (shares 1): Alice gets the two gold items
 first and fixes them to their known labels (2 of 2 right), Bob rejects them
@@ -8,6 +9,7 @@ Bob gives the same label (one item reviewed twice, same label: 100%).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from llmlabel.store import Role, Store
+from tests.conftest import load_dev_items
 from tests.integration.conftest import Processes, service_env
 from tests.integration.test_ui_review import CHROMIUM_ARGS, PageErrors, chromium_path
 
@@ -95,5 +98,47 @@ def test_operator_page_shows_gold_scores_and_reviewer_agreement(
         row = page.locator("#agreement-table tr[data-task='safety'] .reviewers")
         expect(row).to_contain_text("same label 100%")
         expect(row).to_contain_text("1 pairs")
+        browser.close()
+    assert not errors, errors
+
+
+def test_operator_page_shows_evaluations_with_position_bias(
+    api: tuple[str, dict[str, str]], store: Store, processes: Processes
+) -> None:
+    base, env = api
+    key = store.create_api_key(team="ops", role=Role.OPERATOR, name="op")
+    auth = {"Authorization": f"Bearer {key}"}
+    gold = [{"id": item["id"], "input": {"prompt": item["prompt"], "responses": item["responses"]},
+             "label": {"ranking": item["ranking"]}} for item in load_dev_items("preference", 4)]
+    with httpx.Client(base_url=base, timeout=30) as client:
+        assert client.post("/v1/gold", json={"task": "preference", "items": gold},
+                           headers=auth).status_code == 201
+        queued = client.post("/v1/tasks/preference/versions/v1/evaluate",
+                             json={"prompt_version": "v1"}, headers=auth)
+        assert queued.status_code == 202, queued.text
+        processes.run_burst(env, name="w-eval-page")
+        [evaluation] = client.get("/v1/tasks/preference/evaluations",
+                                  headers=auth).json()["evaluations"]
+    assert evaluation["state"] == "done", evaluation
+    bias = evaluation["report"]["position_bias"]
+    assert bias["n_samples"] >= 4 * 2 and bias["n_order_pairs"] > 0  # the route carries it
+
+    def pct(value: float) -> str:
+        return f"{math.floor(value * 100 + 0.5)}%"  # as JS toFixed(0) rounds halves: up
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_context(base_url=base).new_page()
+        errors = PageErrors()
+        errors.watch(page)
+        page.set_default_timeout(10_000)
+        page.goto("/ui/operator")
+        page.fill("#api-key", key)
+        page.click("#signin-submit")
+        cell = page.locator(
+            f"#evaluations-table tr[data-evaluation='{evaluation['id']}'] .position-bias")
+        expect(cell).to_contain_text(f"first shown {pct(bias['first_shown_share'])} "
+                                     f"(chance {pct(bias['chance_first_shown'])})")
+        expect(cell).to_contain_text(f"same winner across orders {pct(bias['order_consistency'])}")
         browser.close()
     assert not errors, errors

@@ -318,4 +318,10 @@ def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
         row(f"errors in lowest 20% ({name})", lambda r, n=name: r.errors_in_lowest_20pct.get(n))
     row("samples per item", lambda r: r.samples_per_item)
     row("failed", lambda r: float(r.failed))
+    if report.position_bias is not None:
+        # Preference: a biased model picks the first-shown response more often than chance.
+        for name, field in [("first-shown share", "first_shown_share"),
+                            ("  chance (order-blind)", "chance_first_shown"),
+                            ("order consistency", "order_consistency")]:
+            row(name, lambda r, f=field: getattr(r.position_bias, f) if r.position_bias else None)
     Console().print(table)
