@@ -41,11 +41,10 @@ from llmlabel.store import Role, Store
 
 
 def seed_review_items(store: Store, n: int) -> None:
-    """n items in needs_review, labeled through begin_labeling + save_label."""
-    batch_id = submit(store, classification_items(n, prefix="r"))
-    ids = [f"{batch_id}:{i}" for i in range(n)]
-    for start in range(0, n, 500):
-        for work in store.begin_labeling(BENCH_PRINCIPAL.team, ids[start : start + 500]):
+    """n items in needs_review, labeled through claim_labeling + save_label."""
+    submit(store, classification_items(n, prefix="r"))
+    for _ in range(0, n, 500):
+        for work in store.claim_labeling(500):
             record = LabelRecord(
                 id=work.item_id,
                 task="classification",

@@ -46,10 +46,14 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     cached_tokens: int = 0
     cost_usd: float = 0.0
+    # Calls answered from llmlabel's own result cache instead of the provider (free;
+    # not in `calls`, which counts provider calls only).
+    cache_hits: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             calls=self.calls + other.calls,
+            cache_hits=self.cache_hits + other.cache_hits,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
@@ -71,6 +75,8 @@ class Completion(BaseModel):
     choices: list[Choice]
     usage: Usage
     model: str
+    # True when served from the result cache (no provider call was made; usage is free).
+    cache_hit: bool = False
 
 
 class Sample(BaseModel):

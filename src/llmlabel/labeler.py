@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from llmlabel.backends.base import Backend
+from llmlabel.backends.callcache import CallCache, sample_or_reuse
 from llmlabel.backends.sampling import effective_pricing
 from llmlabel.calibration import FITTED_SIGNAL, CalibrationFit, FitStatus, is_audited
 from llmlabel.consistency import next_round_size, should_stop
@@ -108,12 +109,14 @@ class Labeler:
         *,
         meter: SpendMeter | None = None,
         resume: PartialLabel | None = None,
+        cache: CallCache | None = None,
     ) -> LabelRecord:
         """Label one item. Raises InputError for a bad item and BackendError when the provider fails.
 
         `meter` records (and budgets) every provider attempt. BudgetExceededError
         leaves with what was drawn so far as its `partial`; pass that back as
-        `resume` to go on exactly there (the interrupted round first).
+        `resume` to go on exactly there (the interrupted round first). With a
+        `cache`, a call answered before is reused instead of made again.
         """
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
@@ -132,7 +135,7 @@ class Labeler:
                 else:
                     break
                 round_end = max(indices) + 1
-                new_samples, round_usage = await self._draw(view, indices, meter)
+                new_samples, round_usage = await self._draw(view, indices, meter, cache)
                 samples = sorted([*samples, *new_samples], key=lambda s: s.index)
                 usage = usage + round_usage
                 if self.fixed_k is None and len(samples) >= round_end:
@@ -234,7 +237,11 @@ class Labeler:
         return len(set(self.task.variants(view, k, start)))
 
     async def _draw(
-        self, view: BaseModel, indices: list[int], meter: SpendMeter | None
+        self,
+        view: BaseModel,
+        indices: list[int],
+        meter: SpendMeter | None,
+        cache: CallCache | None = None,
     ) -> tuple[list[Sample], Usage]:
         """Draw these samples; samples sharing a prompt variant share one call (n).
 
@@ -245,7 +252,10 @@ class Labeler:
         for index in indices:
             by_variant[self.task.variants(view, 1, index)[0]].append(index)
         results = await asyncio.gather(
-            *(self._call(view, variant, group, meter) for variant, group in by_variant.items()),
+            *(
+                self._call(view, variant, group, meter, cache)
+                for variant, group in by_variant.items()
+            ),
             return_exceptions=True,
         )
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -268,17 +278,25 @@ class Labeler:
         return samples, usage
 
     async def _call(
-        self, view: BaseModel, variant: int, indices: list[int], meter: SpendMeter | None
+        self,
+        view: BaseModel,
+        variant: int,
+        indices: list[int],
+        meter: SpendMeter | None,
+        cache: CallCache | None = None,
     ) -> tuple[list[Sample], Usage]:
         messages = render_messages(self.task, self.prompt, view, variant)
         policy = self.guideline.sampling
         try:
-            completion = await self.backend.sample(
+            completion = await sample_or_reuse(
+                self.backend,
                 messages,
                 self._schema,
                 n=len(indices),
                 temperature=policy.temperature,
                 max_tokens=policy.max_tokens,
+                first_index=indices[0],
+                cache=cache,
                 meter=meter,
                 limiter=self.limiter,
             )

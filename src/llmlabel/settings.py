@@ -49,9 +49,23 @@ class Settings(BaseSettings):
     )
 
     # -- workers -----------------------------------------------------------------
-    worker_concurrency: int = Field(16, ge=1, description="LLM calls in flight per worker")
-    chunk_size: int = Field(32, ge=1, description="Items per queued job")
-    job_timeout_s: int = Field(1800, description="RQ job timeout")
+    worker_concurrency: int = Field(
+        16, ge=1, description="Items labeled at once per worker (capped by the backend's own limit)"
+    )
+    provider_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Calls the OpenAI-compatible server can run at once per worker, 0 = no limit",
+    )
+    openai_client: Literal["http", "sdk"] = Field(
+        "http", description="openai backend: a direct httpx call (cheaper) or the official SDK"
+    )
+    call_cache_ttl_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="How long answered provider calls are reused (result cache), 0 = never",
+    )
+    job_timeout_s: int = Field(1800, description="RQ job timeout (gold labeling, evaluations)")
     labeling_lease_s: int = Field(
         60, description="An item in 'labeling' longer than this is re-queued (dead worker; renewed while work goes on)"
     )
@@ -104,6 +118,7 @@ class Settings(BaseSettings):
             "n_ctx": self.local_ctx,
             "models_dir": str(self.data_dir / "models"),
             "grammar": self.local_grammar,
+            "client": self.openai_client,
         }
         if self.local_threads:
             options["n_threads"] = self.local_threads
@@ -119,6 +134,7 @@ class Settings(BaseSettings):
             timeout_s=self.request_timeout_s,
             max_retries=self.max_retries,
             supports_n=self.supports_n,
+            max_concurrency=self.provider_concurrency,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
             options=options,

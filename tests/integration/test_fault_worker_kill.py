@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmlabel.domain import ItemState
 from llmlabel.settings import Settings
-from llmlabel.store import Store
+from llmlabel.store import BatchCreate, Principal, Role, Store
 from tests.integration.conftest import Processes, provider, service_env, wait_until
 from tests.support.fault_checks import check_settled, is_settled, submit_classification
 
@@ -97,3 +98,52 @@ def test_repeated_worker_kills_lose_nothing_and_label_nothing_twice(
     assert sum(i.usage.calls for i in settled.items.values()) <= served
     totals = store.state_totals()
     assert totals["queued"] == 0 and totals["labeling"] == 0
+
+
+def test_kill_while_the_loop_holds_items_of_two_batches(
+    make_settings: Callable[..., Settings], redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    """One event loop holds items of two batches (two teams) at once; SIGKILL it mid-flight."""
+    store = Store.from_settings(make_settings())
+    first = [{"id": f"a{i}", "text": f"Order {i} is late."} for i in range(60)]
+    second = [{"id": f"b{i}", "text": f"Invoice {i} is paid."} for i in range(60)]
+    batch_a = submit_classification(store, first, request_hash="two-a")
+    info, _ = store.create_batch(
+        Principal(key_id="fault-2", team="globex", role=Role.ADMIN, name="fault-test"),
+        BatchCreate(task="classification", items=second, guideline_version="v1",
+                    prompt_version="v1"),
+        idempotency_key=None,
+        request_hash="two-b",
+    )
+    batch_b = info.id
+    with provider(latency_ms=600, latency_jitter_ms=50, disagree_rate=0.3) as base_url:
+        env = service_env(
+            redis_url, base_url, tmp_path, labeling_lease_s=3, reap_interval_s=0.5,
+            worker_concurrency=8,
+        )
+        victim = processes.worker(env, name="victim")
+
+        def holds_both() -> bool:
+            a = store.get_batch("acme", batch_a).counts[ItemState.LABELING]
+            b = store.get_batch("globex", batch_b).counts[ItemState.LABELING]
+            return a > 0 and b > 0 and a + b == 8
+
+        wait_until(holds_both, timeout_s=60, what="the loop to hold items of both batches",
+                   every_s=0.02)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+        held = {
+            team: [i.id for i in store.iter_results(team, batch) if i.state == ItemState.LABELING]
+            for team, batch in (("acme", batch_a), ("globex", batch_b))
+        }
+        processes.worker(env, name="rescuer")
+        for team, batch in (("acme", batch_a), ("globex", batch_b)):
+            wait_until(lambda t=team, b=batch: is_settled(store, t, b), timeout_s=90,
+                       what=f"batch {batch} of {team} to settle")
+
+    for team, batch, items in (("acme", batch_a, first), ("globex", batch_b, second)):
+        settled = check_settled(store, team, batch, [i["id"] for i in items], allow_failed=False)
+        assert held[team], team
+        # Each item the dead loop held was labeled once more, by the rescuer, and only those.
+        assert all(settled.items[i].attempts == 2 for i in held[team])
+        assert settled.relabeled == len(held[team])

@@ -14,7 +14,6 @@ from llmlabel.errors import ConflictError, NotFoundError, StoreError
 from llmlabel.settings import Settings
 from llmlabel.store import BatchCreate, Store
 from llmlabel.store import keys as store_keys
-from llmlabel.store.jobs import queue_for
 from tests.integration.conftest import principal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -25,7 +24,7 @@ def make_batch(n: int, task: str = "classification", **extra: Any) -> BatchCreat
     return BatchCreate(task=task, items=items, guideline_version="v1", prompt_version="v1", **extra)
 
 
-def test_create_batch_stores_items_counters_and_jobs(store: Store) -> None:
+def test_create_batch_stores_items_counters_and_ready_list(store: Store) -> None:
     info, created = store.create_batch(
         principal(), make_batch(70), idempotency_key=None, request_hash="h"
     )
@@ -35,14 +34,11 @@ def test_create_batch_stores_items_counters_and_jobs(store: Store) -> None:
     assert set(info.counts) == {s.value for s in ItemState}
     assert info.state == "running" and not info.labeled and info.progress == 0.0
     assert info.guideline_version == "v1" and info.prompt_version == "v1"
-    # chunk_size 32 -> 3 jobs of ids only
-    queue = queue_for(store.rq_redis)
-    assert queue.count == 3
-    job = queue.jobs[0]
-    assert job.args[1] == "acme"
-    assert job.args[0][:2] == [f"{info.id}:0", f"{info.id}:1"]
+    # Every item waits on the batch's ready list, in submit order.
+    assert store.ready_count() == 70
+    assert [w.item_id for w in store.claim_labeling(2)] == [f"{info.id}:0", f"{info.id}:1"]
     assert store.check_counters("acme", info.id).ok
-    assert store.state_totals()[ItemState.QUEUED] == 70
+    assert store.state_totals()[ItemState.QUEUED] == 68
 
 
 def test_unpinned_batch_gets_explicit_versions(store: Store) -> None:
@@ -68,7 +64,7 @@ def test_idempotent_resubmit_returns_the_same_batch(store: Store) -> None:
     assert created and not created_again
     assert again.id == first.id
     assert len(store.list_batches("acme")) == 1
-    assert queue_for(store.rq_redis).count == 1
+    assert store.ready_count() == 5
     with pytest.raises(ConflictError):
         store.create_batch(principal(), make_batch(6), idempotency_key="k1", request_hash="other")
     # The same key in another team is another key.

@@ -11,7 +11,6 @@ import redis
 from llmlabel.domain import ItemState, LabelRecord, Route, Usage
 from llmlabel.settings import Settings
 from llmlabel.store import BatchCreate, Store
-from llmlabel.store.jobs import queue_for
 from tests.integration.conftest import principal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -37,7 +36,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def cstore(make_settings: Callable[..., Settings], clock: FakeClock) -> Store:
-    settings = make_settings(labeling_lease_s=30, max_label_attempts=2, chunk_size=4)
+    settings = make_settings(labeling_lease_s=30, max_label_attempts=2)
     return Store(
         redis.Redis.from_url(settings.redis_url or "", decode_responses=True),
         settings=settings,
@@ -64,12 +63,16 @@ def record(item_id: str, route: Route, cost: float = 0.001) -> LabelRecord:
     )
 
 
-def submit(store: Store, n: int) -> str:
+def submit(store: Store, n: int, *, team: str = "acme", priority: str = "normal") -> str:
     items = [{"id": f"t{i}", "text": f"t{i}"} for i in range(n)]
     info, _ = store.create_batch(
-        principal(),
+        principal(team),
         BatchCreate(
-            task="classification", items=items, guideline_version="v1", prompt_version="v1"
+            task="classification",
+            items=items,
+            guideline_version="v1",
+            prompt_version="v1",
+            priority=priority,  # type: ignore[arg-type]
         ),
         idempotency_key=None,
         request_hash="h",
@@ -77,19 +80,21 @@ def submit(store: Store, n: int) -> str:
     return info.id
 
 
-def test_begin_is_exclusive_and_save_counts_once(cstore: Store) -> None:
+def test_claim_is_exclusive_takes_only_what_is_asked_and_save_counts_once(cstore: Store) -> None:
     batch = submit(cstore, 4)
     ids = [f"{batch}:{i}" for i in range(4)]
-    work = cstore.begin_labeling("acme", ids)
-    assert [w.item_id for w in work] == ids
+    work = cstore.claim_labeling(3)
+    assert [w.item_id for w in work] == ids[:3]
     assert work[0].input == {"id": "t0", "text": "t0"} and work[0].attempts == 1
-    assert work[0].guideline_version == "v1"
-    # A duplicate job gets nothing: every item is held.
-    assert cstore.begin_labeling("acme", ids) == []
-    assert cstore.get_batch("acme", batch).counts[ItemState.LABELING] == 4
+    assert work[0].guideline_version == "v1" and work[0].team == "acme" and work[0].cache
+    # The item not asked for stays queued for any worker.
+    assert cstore.get_batch("acme", batch).counts[ItemState.LABELING] == 3
+    (last,) = cstore.claim_labeling(5)
+    assert last.item_id == ids[3]
+    assert cstore.claim_labeling(5) == []
     assert cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
     assert cstore.save_label(work[1], record(ids[1], Route.REVIEW))
-    # Saving again (a job that ran twice) changes nothing.
+    # Saving again (work done twice) changes nothing.
     assert not cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
     assert not cstore.save_label(work[1], record(ids[1], Route.ACCEPT))
     info = cstore.get_batch("acme", batch)
@@ -101,13 +106,30 @@ def test_begin_is_exclusive_and_save_counts_once(cstore: Store) -> None:
     assert item.label == {"label": "positive"} and item.source == "llm" and item.label_writes == 1
     assert item.confidence == 0.9 and item.model == "fake"
     assert cstore.review_queue_depth("acme") == 1
-    assert cstore.begin_labeling("acme", ids[:2]) == []
     assert cstore.check_counters("acme", batch).ok
+
+
+def test_claims_take_turns_between_teams_and_weigh_priorities_within_one(cstore: Store) -> None:
+    big = submit(cstore, 200, team="bigco")
+    small = submit(cstore, 5, team="acme")
+    first = cstore.claim_labeling(10)
+    by_team = [w.team for w in first]
+    # The 5 small-team items are served within the first 10 claims: turns, not arrival order.
+    assert by_team.count("acme") == 5 and by_team.count("bigco") == 5
+    assert {w.batch_id for w in first} == {big, small}
+    # Within one team, a high batch gets 16 items to a low one's 1 (weights 16 and 1).
+    low = submit(cstore, 100, team="third", priority="low")
+    high = submit(cstore, 100, team="third", priority="high")
+    claimed = [w for w in cstore.claim_labeling(120) if w.team == "third"]
+    from_high = sum(1 for w in claimed if w.batch_id == high)
+    from_low = sum(1 for w in claimed if w.batch_id == low)
+    assert from_high + from_low == 60
+    assert from_high >= 13 * from_low, (from_high, from_low)
 
 
 def test_fail_then_retry_failed(cstore: Store) -> None:
     batch = submit(cstore, 3)
-    work = cstore.begin_labeling("acme", [f"{batch}:{i}" for i in range(3)])
+    work = cstore.claim_labeling(3)
     assert cstore.fail_item(work[0], "PermanentBackendError: 400 bad request")
     assert not cstore.fail_item(work[0], "again")
     assert cstore.save_label(work[1], record(work[1].item_id, Route.ACCEPT))
@@ -117,15 +139,13 @@ def test_fail_then_retry_failed(cstore: Store) -> None:
         and failed.error == "PermanentBackendError: 400 bad request"
     )
     assert failed.attempts == 1
-    queue = queue_for(cstore.rq_redis)
-    queue.empty()
+    assert cstore.claim_labeling(5) == []
     assert cstore.retry_failed("acme", batch, actor="op") == 1
     assert cstore.retry_failed("acme", batch, actor="op") == 0
-    assert queue.count == 1 and queue.jobs[0].args[0] == [work[0].item_id]
     retried = cstore.get_item("acme", work[0].item_id)
     assert retried.state == ItemState.QUEUED and retried.error is not None
-    again = cstore.begin_labeling("acme", [work[0].item_id])
-    assert again[0].attempts == 2
+    again = cstore.claim_labeling(5)
+    assert [w.item_id for w in again] == [work[0].item_id] and again[0].attempts == 2
     assert cstore.save_label(again[0], record(work[0].item_id, Route.ACCEPT))
     done = cstore.get_item("acme", work[0].item_id)
     assert done.error is None and done.label_writes == 1
@@ -138,23 +158,20 @@ def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(
 ) -> None:
     batch = submit(cstore, 2)
     ids = [f"{batch}:0", f"{batch}:1"]
-    queue = queue_for(cstore.rq_redis)
-    queue.empty()
-    work = cstore.begin_labeling("acme", ids)
+    work = cstore.claim_labeling(2)
     clock.advance(10)
-    assert cstore.renew_labeling("acme", work[:1]) == 1
+    assert cstore.renew_labeling(work[:1]) == 1
     clock.advance(25)
     # Item 0 was renewed (lease until t+40), item 1 expired at t+30.
     report = cstore.reap()
-    assert report.requeued == 1 and report.jobs_enqueued == 1
-    assert queue.jobs[-1].args == [[ids[1]], "acme"]
+    assert report.requeued == 1
     assert cstore.get_item("acme", ids[1]).state == ItemState.QUEUED
     # The dead worker's late save is refused: the item is no longer its to write.
     assert not cstore.save_label(work[1], record(ids[1], Route.ACCEPT))
     assert cstore.save_label(work[0], record(ids[0], Route.ACCEPT))
     # Second attempt dies too: max_label_attempts=2 -> failed.
-    second = cstore.begin_labeling("acme", [ids[1]])
-    assert second[0].attempts == 2
+    second = cstore.claim_labeling(5)
+    assert [w.item_id for w in second] == [ids[1]] and second[0].attempts == 2
     clock.advance(31)
     report = cstore.reap()
     assert report.failed == 1 and report.requeued == 0
@@ -167,52 +184,61 @@ def test_reaper_requeues_expired_leases_and_fails_after_max_attempts(
         "requeued": 0,
         "failed": 0,
         "review_released": 0,
-        "jobs_enqueued": 0,
+        "dispatched": 0,
         "reservations_reaped": 0,
         "evaluations_requeued": 0,
         "evaluations_failed": 0,
     }
 
 
-def test_reaper_enqueues_again_when_a_requeued_item_is_never_picked_up(
+def test_reaped_items_go_back_one_by_one_ahead_of_the_rest(
     cstore: Store, clock: FakeClock
 ) -> None:
-    batch = submit(cstore, 1)
-    item_id = f"{batch}:0"
-    queue = queue_for(cstore.rq_redis)
-    cstore.begin_labeling("acme", [item_id])
+    batch = submit(cstore, 6)
+    held = cstore.claim_labeling(4)  # a worker holds 4 items, then dies
     clock.advance(31)
-    assert cstore.reap().requeued == 1
-    queue.empty()  # the re-enqueued job is lost
-    clock.advance(31)
-    report = cstore.reap()
-    assert report.requeued == 1 and queue.count == 1
-    assert cstore.get_item("acme", item_id).state == ItemState.QUEUED
+    assert cstore.reap().requeued == 4
+    # Two workers with one free slot each split them: nothing is handed out as a block.
+    a, b = cstore.claim_labeling(1), cstore.claim_labeling(1)
+    assert len(a) == len(b) == 1
+    assert {a[0].item_id, b[0].item_id} <= {w.item_id for w in held}
+    rest = cstore.claim_labeling(10)
+    assert len(rest) == 4 and cstore.claim_labeling(1) == []
+    assert cstore.get_batch("acme", batch).counts[ItemState.LABELING] == 6
 
 
-def test_reaper_dispatches_a_batch_whose_jobs_were_never_enqueued(
+def test_release_hands_items_back_without_spending_an_attempt(cstore: Store) -> None:
+    submit(cstore, 2)
+    work = cstore.claim_labeling(2)
+    assert cstore.release_labeling(work) == 2
+    assert cstore.release_labeling(work) == 0
+    again = cstore.claim_labeling(2)
+    assert [w.attempts for w in again] == [1, 1]
+    assert not cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
+
+
+def test_reaper_dispatches_a_batch_whose_items_were_never_made_ready(
     cstore: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The API process dies between publishing the batch and enqueueing its jobs.
+    # The API process dies between publishing the batch and making its items ready.
     monkeypatch.setattr(cstore, "_enqueue", lambda team, ids: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         submit(cstore, 5)
     monkeypatch.undo()
-    queue = queue_for(cstore.rq_redis)
-    assert queue.count == 0
-    assert cstore.reap().jobs_enqueued == 0  # not due yet
+    assert cstore.claim_labeling(10) == []
+    assert cstore.reap().dispatched == 0  # not due yet
     clock.advance(61)
-    report = cstore.reap()
-    assert report.jobs_enqueued == 2  # 5 items, chunk_size 4
-    assert sorted(i for job in queue.jobs for i in job.args[0]) == sorted(
-        f"{cstore.list_batches('acme')[0].id}:{i}" for i in range(5)
+    assert cstore.reap().dispatched == 5
+    batch = cstore.list_batches("acme")[0].id
+    assert sorted(w.item_id for w in cstore.claim_labeling(10)) == sorted(
+        f"{batch}:{i}" for i in range(5)
     )
-    assert cstore.reap().jobs_enqueued == 0
+    assert cstore.reap().dispatched == 0
 
 
 def test_items_of_a_rolled_back_batch_are_never_counted(cstore: Store) -> None:
     batch = submit(cstore, 2)
-    work = cstore.begin_labeling("acme", [f"{batch}:0"])
+    work = cstore.claim_labeling(1)
     cstore._rollback("acme", batch, 2, "", "")
     assert not cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
     assert all(v == 0 for v in cstore.state_totals().values())
@@ -233,8 +259,9 @@ def test_callback_is_due_once_when_the_last_item_leaves_labeling(cstore: Store) 
         request_hash="h",
     )
     silent = submit(cstore, 1)  # no callback_url: never due
-    work = cstore.begin_labeling("acme", [f"{info.id}:{i}" for i in range(3)])
-    cstore.begin_labeling("acme", [f"{silent}:0"])
+    claimed = cstore.claim_labeling(4)
+    work = [w for w in claimed if w.batch_id == info.id]
+    assert len(work) == 3 and {w.batch_id for w in claimed} == {info.id, silent}
     assert cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
     assert cstore.fail_item(work[1], "boom")
     assert cstore.pop_callbacks() == []
@@ -245,6 +272,6 @@ def test_callback_is_due_once_when_the_last_item_leaves_labeling(cstore: Store) 
     assert cstore.pop_callbacks() == []
     # Retrying the failure and finishing again makes the callback due again.
     assert cstore.retry_failed("acme", info.id, actor="op") == 1
-    (again,) = cstore.begin_labeling("acme", [work[1].item_id])
+    (again,) = cstore.claim_labeling(5)
     assert cstore.save_label(again, record(again.item_id, Route.ACCEPT))
     assert [d[0].id for d in cstore.pop_callbacks()] == [info.id]

@@ -49,7 +49,7 @@ def labeled_batch(
         request_hash="h",
     )
     ids = [f"{info.id}:{i}" for i in range(n)]
-    for work in store.begin_labeling(team, ids):
+    for work in store.claim_labeling(len(ids)):
         clock.advance(1)
         assert store.save_label(work, record(work.item_id, Route.REVIEW))
     return ids

@@ -144,7 +144,8 @@ async def test_team_cap_per_period(cstore: Store, clock: Clock) -> None:
 
 def test_pause_and_resume_keep_what_was_drawn(cstore: Store) -> None:
     batch_id = submit(cstore, 3, cap=0.0)
-    work = cstore.begin_labeling("acme", [f"{batch_id}:0", f"{batch_id}:1"])
+    work = cstore.claim_labeling(2)
+    assert [w.item_id for w in work] == [f"{batch_id}:0", f"{batch_id}:1"]
     partial = PartialLabel(
         samples=[Sample(index=0, raw="{}", label={"label": "positive"})],
         usage=Usage(calls=1, prompt_tokens=5),
@@ -158,7 +159,7 @@ def test_pause_and_resume_keep_what_was_drawn(cstore: Store) -> None:
     assert cstore.check_counters("acme", batch_id).ok
     resumed = cstore.set_batch_cap("acme", batch_id, 1.0, actor="ops")
     assert resumed == 2
-    again = {w.item_id: w for w in cstore.begin_labeling("acme", [f"{batch_id}:{i}" for i in range(3)])}
+    again = {w.item_id: w for w in cstore.claim_labeling(10)}
     assert len(again) == 3
     assert again[f"{batch_id}:0"].partial == partial and again[f"{batch_id}:1"].partial is None
     assert cstore.get_batch("acme", batch_id).counts[ItemState.LABELING.value] == 3

@@ -87,7 +87,7 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     tmp_path: Path,
     receiver: Receiver,
 ) -> None:
-    store = Store.from_settings(make_settings(chunk_size=8))
+    store = Store.from_settings(make_settings())
     totals_before = store.llm_totals()
     batch = submit(store, 24, callback_url=receiver.url)
     env = service_env(redis_url, fake_provider, tmp_path)
@@ -117,7 +117,7 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
     assert len(receiver.bodies) == 1
     assert receiver.bodies[0]["id"] == batch and receiver.bodies[0]["labeled"] is True
 
-    # A duplicate of every job (an RQ retry, a double enqueue) labels nothing again.
+    # A duplicate of every ready entry (a double push) labels nothing again.
     calls_before = provider_calls(fake_provider)
     store._enqueue("acme", [i.item_id for i in items])
     processes.run_burst(env, name="w2")
@@ -156,7 +156,7 @@ def test_batch_is_labeled_reviewed_and_never_labeled_twice(
 def test_provider_failures_fail_items_and_retry_failed_labels_them(
     make_settings: Callable[..., Settings], redis_url: str, processes: Processes, tmp_path: Path
 ) -> None:
-    store = Store.from_settings(make_settings(chunk_size=4))
+    store = Store.from_settings(make_settings())
     with provider(latency_ms=5, latency_jitter_ms=0, error_rate=1.0) as base_url:
         batch = submit(store, 6)
         env = service_env(redis_url, base_url, tmp_path, max_retries=1)
@@ -189,7 +189,8 @@ def test_worker_housekeeping_returns_expired_review_leases(
 ) -> None:
     store = Store.from_settings(make_settings(review_lease_s=5))
     batch = submit(store, 1)
-    (work,) = store.begin_labeling("acme", [f"{batch}:0"])
+    (work,) = store.claim_labeling(1)
+    assert work.batch_id == batch
     record = LabelRecord(
         id=work.item_id,
         task="classification",

@@ -22,7 +22,7 @@ N_ITEMS = 40
 def test_killed_worker_items_are_finished_by_another_worker(
     make_settings: Callable[..., Settings], redis_url: str, processes: Processes, tmp_path: Path
 ) -> None:
-    store = Store.from_settings(make_settings(chunk_size=8))
+    store = Store.from_settings(make_settings())
     with provider(latency_ms=400, latency_jitter_ms=50, disagree_rate=0.3) as base_url:
         items = [
             {"id": f"t{i}", "text": f"review number {i}: works as described"}

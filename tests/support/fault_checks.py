@@ -60,7 +60,8 @@ def check_settled(
         assert item.attempts >= 1, item
         if item.state in LABELED:
             assert item.label_writes == 1 and item.label is not None, item
-            assert item.usage.calls >= 1, item
+            # Answered by the provider, now or (a result-cache hit) for an identical call before.
+            assert item.usage.calls + item.usage.cache_hits >= 1, item
         elif item.state is ItemState.FAILED:
             assert allow_failed, f"{item.id} failed: {item.error}"
             assert item.label_writes == 0 and item.error, item

@@ -87,7 +87,11 @@ def backend(monkeypatch: pytest.MonkeyPatch) -> OpenAIBackend:
     monkeypatch.delenv("LLMLABEL_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     profile = BackendProfile(
-        backend="openai", model="gpt-4o-mini", api_key="sk-test", max_retries=3
+        backend="openai",
+        model="gpt-4o-mini",
+        api_key="sk-test",
+        max_retries=3,
+        options={"client": "sdk"},
     )
     built = build_backend(profile)
     assert isinstance(built, OpenAIBackend)

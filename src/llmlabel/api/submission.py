@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from llmlabel.errors import InputError, InvalidInputError, PayloadTooLargeError
+from llmlabel.store.models import Priority
 from llmlabel.tasks import Task
 from llmlabel.validation import (
     MAX_DEPTH,
@@ -71,6 +72,14 @@ class BatchSubmit(BaseModel):
     prompt_version: str | None = Field(None, description="Pin a prompt version")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Kept with the batch")
     callback_url: AnyHttpUrl | None = Field(None, description="Called when the batch is done")
+    priority: Priority = Field(
+        "normal",
+        description="Share of the team's labeling turn: low 1, normal 4, high 16 "
+        "(teams always share workers equally)",
+    )
+    cache: bool = Field(
+        True, description="Reuse answers of identical earlier provider calls; false: always call"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class Submission:
     prompt_version: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     callback_url: str | None = None
+    priority: Priority = "normal"
+    cache: bool = True
 
 
 def _too_large(limit: str, allowed: int, actual: int, what: str) -> PayloadTooLargeError:
@@ -184,6 +195,8 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
         prompt_version=submit.prompt_version,
         metadata=submit.metadata,
         callback_url=str(submit.callback_url) if submit.callback_url else None,
+        priority=submit.priority,
+        cache=submit.cache,
     )
 
 
@@ -195,6 +208,8 @@ def parse_ndjson_batch(
     guideline_version: str | None = None,
     prompt_version: str | None = None,
     callback_url: str | None = None,
+    priority: Priority = "normal",
+    cache: bool = True,
 ) -> Submission:
     """An NDJSON body (one item per line; blank lines ignored) -> Submission."""
     lines = body.split(b"\n")
@@ -232,6 +247,8 @@ def parse_ndjson_batch(
         guideline_version=guideline_version,
         prompt_version=prompt_version,
         callback_url=callback_url,
+        priority=priority,
+        cache=cache,
     )
 
 
@@ -264,5 +281,10 @@ def request_hash(submission: Submission) -> str:
         "metadata": submission.metadata,
         "callback_url": submission.callback_url,
     }
+    # Only when set, so requests from before these fields existed keep their hash.
+    if submission.priority != "normal":
+        canonical["priority"] = submission.priority
+    if not submission.cache:
+        canonical["cache"] = False
     data = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -15,7 +15,8 @@ from llmlabel.errors import ConfigError
 __all__ = ["BACKENDS", "Backend", "BackendProfile", "build_backend"]
 
 BACKENDS: dict[str, tuple[str, str, str]] = {
-    "openai": ("llmlabel.backends.openai_backend", "OpenAIBackend", "pip install openai"),
+    "openai": ("llmlabel.backends.openai_http", "OpenAIHttpBackend", "pip install httpx"),
+    "openai/sdk": ("llmlabel.backends.openai_backend", "OpenAIBackend", "pip install openai"),
     "anthropic": (
         "llmlabel.backends.anthropic_backend",
         "AnthropicBackend",
@@ -23,15 +24,21 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     ),
     "local": ("llmlabel.backends.local", "LocalBackend", "pip install 'llmlabel[local]'"),
 }
-"""backend name -> (module, class, the install command for its SDK)."""
+"""backend name -> (module, class, the install command for its SDK).
+
+"openai" is the direct httpx client; the profile option `client: "sdk"` picks
+the official SDK instead ("openai/sdk")."""
 
 
 def build_backend(profile: BackendProfile) -> Backend:
     """The backend `profile.backend` names, configured by the profile."""
+    name = profile.backend
+    if name == "openai" and profile.options.get("client") == "sdk":
+        name = "openai/sdk"
     try:
-        module_name, class_name, install = BACKENDS[profile.backend]
+        module_name, class_name, install = BACKENDS[name]
     except KeyError:
-        known = ", ".join(sorted(BACKENDS))
+        known = ", ".join(sorted(b for b in BACKENDS if "/" not in b))
         raise ConfigError(f"unknown backend {profile.backend!r}: use one of {known}") from None
     try:
         module = importlib.import_module(module_name)

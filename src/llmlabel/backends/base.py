@@ -62,6 +62,8 @@ class BackendProfile(BaseModel):
     max_retries: int = Field(6, ge=0)
     # None: the backend's own default (openai: uses `n`; others: parallel single calls).
     supports_n: bool | None = None
+    # Calls the provider can really run at once for one worker process; 0 = no limit.
+    max_concurrency: int = Field(0, ge=0)
     # Shared across all workers through Redis; 0 = unlimited.
     requests_per_minute: int = Field(0, ge=0)
     tokens_per_minute: int = Field(0, ge=0)
@@ -113,6 +115,18 @@ class Backend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections."""
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """How many calls this backend can really run at once in one process; None = no limit.
+
+        A worker never labels more items at once than this (nor than its own
+        `worker_concurrency`): items it could not start would only wait in its memory
+        while another worker might be idle. Hosted APIs: no limit unless configured;
+        OpenAI-compatible servers: the profile's `max_concurrency` (e.g. llama.cpp's
+        or vLLM's parallel slots); the local model: 1 (see LocalBackend).
+        """
+        return self.profile.max_concurrency or None
 
     @property
     def supports_n(self) -> bool:

@@ -121,6 +121,11 @@ class LocalBackend(Backend):
         )
 
     @property
+    def max_concurrency(self) -> int:
+        """1: one process shares one `Llama` per model file, and it runs one call at a time."""
+        return 1
+
+    @property
     def model(self) -> str:
         """The alias or path the profile named (the file's stem when it named "default")."""
         return self.profile.model if self.profile.model not in ("", "default") else self._path.stem

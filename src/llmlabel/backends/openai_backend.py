@@ -1,5 +1,9 @@
 """OpenAI and OpenAI-compatible servers (vLLM, llama.cpp server, Ollama) via the official SDK.
 
+The default client is the direct httpx call of `openai_http.py` (the same
+request, a fraction of the CPU); this one is chosen with the profile option
+`client: "sdk"` (`LLMLABEL_OPENAI_CLIENT=sdk`).
+
 Profile options:
     response_format: "json_schema" (default), "json_object" (sends the schema
         under a "schema" key, as llama.cpp's server expects) or "none".
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -24,14 +29,16 @@ from llmlabel.backends.provider_http import error_for_status, is_local_url
 from llmlabel.domain import Choice, Completion, Message, Usage
 from llmlabel.errors import ConfigError, RetryableBackendError
 
-__all__ = ["OpenAIBackend", "map_openai_errors"]
+__all__ = ["ChatOptions", "OpenAIBackend", "api_key_for", "chat_request", "map_openai_errors"]
 
 _RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 # Local servers ignore the key but the SDK refuses to start without one.
 _PLACEHOLDER_KEY = "sk-no-key-required"
 
 
-def _api_key(profile: BackendProfile) -> str:
+def api_key_for(profile: BackendProfile) -> str:
+    """The key to send: the profile's, else LLMLABEL_API_KEY / OPENAI_API_KEY, else a placeholder
+    for local servers; ConfigError for a remote server without one."""
     if profile.api_key is not None and profile.api_key.get_secret_value():
         return profile.api_key.get_secret_value()
     for variable in ("LLMLABEL_API_KEY", "OPENAI_API_KEY"):
@@ -67,6 +74,51 @@ def _provider_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """The profile options that shape a chat.completions request (see the module docstring)."""
+
+    response_format: str = "json_schema"
+    strict: bool = False
+    logprobs: bool = True
+
+    @classmethod
+    def of(cls, profile: BackendProfile) -> ChatOptions:
+        """Read and check the options of a profile."""
+        response_format = profile.options.get("response_format", "json_schema")
+        if response_format not in _RESPONSE_FORMATS:
+            raise ConfigError(
+                f"openai option response_format={response_format!r}: use one of {_RESPONSE_FORMATS}"
+            )
+        return cls(
+            response_format=response_format,
+            strict=bool(profile.options.get("strict", False)),
+            logprobs=bool(profile.options.get("logprobs", True)),
+        )
+
+
+def chat_request(
+    model: str, options: ChatOptions, messages: Sequence[Message], schema: dict[str, Any], n: int
+) -> dict[str, Any]:
+    """The chat.completions body (without temperature and max_tokens) both clients send."""
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+    }
+    if n > 1:
+        request["n"] = n
+    if options.logprobs:
+        request["logprobs"] = True
+    if options.response_format == "json_schema":
+        request["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "label", "schema": schema, "strict": options.strict},
+        }
+    elif options.response_format == "json_object":
+        request["response_format"] = {"type": "json_object", "schema": schema}
+    return request
+
+
 class OpenAIBackend(Backend):
     """Chat completions with structured output; n choices in one call."""
 
@@ -74,40 +126,13 @@ class OpenAIBackend(Backend):
 
     def __init__(self, profile: BackendProfile) -> None:
         super().__init__(profile)
-        response_format = profile.options.get("response_format", "json_schema")
-        if response_format not in _RESPONSE_FORMATS:
-            raise ConfigError(
-                f"openai option response_format={response_format!r}: use one of {_RESPONSE_FORMATS}"
-            )
-        self._response_format: str = response_format
-        self._strict = bool(profile.options.get("strict", False))
-        self._logprobs = bool(profile.options.get("logprobs", True))
+        self._options = ChatOptions.of(profile)
         self._client = openai.AsyncOpenAI(
-            api_key=_api_key(profile),
+            api_key=api_key_for(profile),
             base_url=profile.base_url,
             max_retries=0,  # the one retry layer is llmlabel.backends.retry
             timeout=profile.timeout_s,
         )
-
-    def _request(
-        self, messages: Sequence[Message], schema: dict[str, Any], n: int
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.profile.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-        }
-        if n > 1:
-            request["n"] = n
-        if self._logprobs:
-            request["logprobs"] = True
-        if self._response_format == "json_schema":
-            request["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "label", "schema": schema, "strict": self._strict},
-            }
-        elif self._response_format == "json_object":
-            request["response_format"] = {"type": "json_object", "schema": schema}
-        return request
 
     async def complete(
         self,
@@ -119,7 +144,7 @@ class OpenAIBackend(Backend):
         max_tokens: int,
     ) -> Completion:
         """One chat.completions call for n choices."""
-        request = self._request(messages, schema, n)
+        request = chat_request(self.profile.model, self._options, messages, schema, n)
         with map_openai_errors():
             response: ChatCompletion = await self._client.chat.completions.create(
                 **request, temperature=temperature, max_tokens=max_tokens

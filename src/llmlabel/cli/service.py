@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-import redis.exceptions
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -60,12 +59,12 @@ def worker(
     concurrency: Annotated[
         int | None,
         typer.Option(
-            min=1, help="Items labeled at once per job (default: LLMLABEL_WORKER_CONCURRENCY)"
+            min=1, help="Items labeled at once (default: LLMLABEL_WORKER_CONCURRENCY)"
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Worker name shown by RQ")] = None,
 ) -> None:
-    """Run a labeling worker (RQ SimpleWorker + housekeeping that recovers dead workers' items)."""
+    """Run a worker: the labeling loop, RQ for gold jobs, housekeeping that recovers dead workers' items."""
     from llmlabel.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -79,21 +78,8 @@ def worker(
         f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
         f"concurrency {settings.worker_concurrency}"
     )
-    delay, restarts = 1.0, 0
-    while True:
-        try:
-            # A restarted worker needs a new name: the old one stays registered until its TTL.
-            run_name = f"{name}-r{restarts}" if name and restarts else name
-            run_worker(settings, burst=burst, name=run_name)
-            return
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            if burst:
-                raise
-            # Redis restarting: nothing is lost (items hold leases; the reaper re-queues
-            # them), so wait and start over instead of leaving it to a supervisor.
-            _err.print(f"worker: lost Redis ({exc}); starting again in {delay:.0f}s")
-            time.sleep(delay)
-            delay, restarts = min(delay * 2, 30.0), restarts + 1
+    # The worker starts its RQ loop again by itself when Redis goes away (see process.py).
+    run_worker(settings, burst=burst, name=name)
 
 
 @app.command()

@@ -19,7 +19,17 @@ from llmlabel.store.spend_models import spend_of
 
 __all__ = ["StoreBase", "item_view", "split_item_id"]
 
-USAGE_FIELDS = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
+# Item ids per READY script call (one script call must stay short: it blocks Redis).
+_READY_CHUNK = 2000
+
+USAGE_FIELDS = (
+    "calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "cache_hits",
+)
 
 
 def split_item_id(item_id: str) -> tuple[str, int] | None:
@@ -37,6 +47,7 @@ def _usage(fields: Mapping[str, str], prefix: str) -> Usage:
         completion_tokens=int(fields.get(f"{prefix}completion_tokens", 0)),
         cached_tokens=int(fields.get(f"{prefix}cached_tokens", 0)),
         cost_usd=round(float(fields.get(f"{prefix}cost_usd", 0.0)), 10),
+        cache_hits=int(fields.get(f"{prefix}cache_hits", 0)),
     )
 
 
@@ -83,6 +94,8 @@ def batch_info(
         max_cost_usd=float(cap) if cap else None,
         spend=spend,
         projected_cost_usd=_projected_cost(counts, total, spend.cost_usd),
+        priority=fields.get("priority") or "normal",  # type: ignore[arg-type]
+        cache=fields.get("cache", "1") != "0",
     )
 
 
@@ -213,14 +226,17 @@ class StoreBase:
         return gv or None, pv or None
 
     def _enqueue(self, team: str, item_ids: Sequence[str]) -> int:
-        """Enqueue labeling jobs for these items (chunks of settings.chunk_size)."""
-        return jobs.enqueue_chunks(
-            self.rq_redis,
-            team,
-            item_ids,
-            chunk_size=self.settings.chunk_size,
-            job_timeout_s=self.settings.job_timeout_s,
-        )
+        """Append queued items to their batches' ready lists (workers claim from there)."""
+        by_batch: dict[str, list[str]] = {}
+        for item_id in item_ids:
+            parts = split_item_id(item_id)
+            if parts is not None:
+                by_batch.setdefault(parts[0], []).append(item_id)
+        prefix = keys.team_prefix(team)
+        for batch_id, ids in by_batch.items():
+            for start in range(0, len(ids), _READY_CHUNK):
+                self._run("READY", [], [prefix, team, batch_id, *ids[start : start + _READY_CHUNK]])
+        return sum(len(ids) for ids in by_batch.values())
 
     def _audit(self, team: str, event_json: str) -> None:
         """Append one audit event (JSON) to the team's audit log."""

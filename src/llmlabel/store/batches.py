@@ -14,6 +14,7 @@ from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info, item_view, split_item_id
 from llmlabel.store.models import (
+    PRIORITY_WEIGHTS,
     AuditEvent,
     BatchCreate,
     BatchInfo,
@@ -46,7 +47,7 @@ class BatchesMixin(StoreBase):
         idempotency_key: str | None,
         request_hash: str,
     ) -> tuple[BatchInfo, bool]:
-        """Store a batch and its items, then enqueue labeling jobs; returns (info, created).
+        """Store a batch and its items, then make them ready for workers; returns (info, created).
 
         Same idempotency key and same request hash: (existing batch, False). Same
         key, other hash: ConflictError. Items are written first under the new batch
@@ -77,6 +78,9 @@ class BatchesMixin(StoreBase):
             "callback_url": batch.callback_url or "",
             "submitted_by": principal.key_id,
             "mode": batch.mode,
+            "priority": batch.priority,
+            "weight": str(PRIORITY_WEIGHTS[batch.priority]),
+            "cache": "1" if batch.cache else "0",
             f"c:{ItemState.QUEUED.value}": str(total),
         }
         if batch.max_cost_usd is not None:
@@ -123,9 +127,9 @@ class BatchesMixin(StoreBase):
         try:
             self._enqueue(team, [f"{batch_id}:{i}" for i in range(total)])
             self.redis.zrem(keys.dispatch(), member)
-        except redis.RedisError as exc:
+        except (redis.RedisError, StoreError) as exc:
             self._rollback(team, batch_id, total, idem_key, idem_value)
-            raise StoreError(f"could not enqueue the batch's labeling jobs: {exc}") from exc
+            raise StoreError(f"could not enqueue the batch's items for labeling: {exc}") from exc
         return self.get_batch(team, batch_id), True
 
     def _idempotent_hit(self, team: str, stored: str, request_hash: str) -> tuple[BatchInfo, bool]:
@@ -190,7 +194,7 @@ class BatchesMixin(StoreBase):
             ]
             self.redis.delete(*ids)
         self.redis.delete(*(keys.batch_state(team, batch_id, s.value) for s in ItemState))
-        self.redis.delete(keys.review_queue_batch(team, batch_id))
+        self.redis.delete(keys.review_queue_batch(team, batch_id), keys.ready(team, batch_id))
         self.redis.delete(keys.scope_spend(team, f"batch:{batch_id}"))
 
     def _rollback(
@@ -276,29 +280,18 @@ class BatchesMixin(StoreBase):
         return item_view(item_id, fields)
 
     def retry_failed(self, team: str, batch_id: str, *, actor: str) -> int:
-        """Move the batch's failed items back to queued and enqueue them; returns how many."""
+        """Move the batch's failed items back to queued (and ready for workers); returns how many."""
         self._batch_fields(team, batch_id)
         failed_key = keys.batch_state(team, batch_id, ItemState.FAILED.value)
         moved = 0
         while True:
             now = self._now()
             ids: list[str] = self._run(
-                "RETRY_FAILED",
-                [keys.labeling_leases(), failed_key],
-                [
-                    keys.team_prefix(team),
-                    team,
-                    now,
-                    now + self.settings.labeling_lease_s,
-                    _WRITE_CHUNK,
-                ],
+                "RETRY_FAILED", [failed_key], [keys.team_prefix(team), team, now, _WRITE_CHUNK]
             )
             if not ids:
                 break
             moved += len(ids)
-            # The items are watched by the labeling lease set too: if this enqueue
-            # is lost, the reaper enqueues them again.
-            self._enqueue(team, ids)
         event = AuditEvent(
             at=self._now(),
             actor=actor,

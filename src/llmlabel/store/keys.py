@@ -22,6 +22,7 @@ __all__ = [
     "batch",
     "batch_state",
     "batches",
+    "call_cache",
     "callbacks",
     "check_team",
     "dispatch",
@@ -44,6 +45,7 @@ __all__ = [
     "new_batch_id",
     "pins",
     "ratelimit",
+    "ready",
     "reservation",
     "reservations",
     "review2_leases",
@@ -55,6 +57,8 @@ __all__ = [
     "review_queue",
     "review_queue_batch",
     "review_queue_task",
+    "schedule",
+    "schedule_passes",
     "scope_spend",
     "spend_models",
     "spend_total",
@@ -63,6 +67,7 @@ __all__ = [
     "team_budget",
     "team_paused",
     "team_prefix",
+    "team_schedule",
     "team_spend",
     "team_spend_by",
     "team_spend_period",
@@ -124,6 +129,21 @@ def batches(team: str) -> str:
 def item(team: str, item_id: str) -> str:
     """Hash: one item's input, state, label record, lease and review fields."""
     return f"{team_prefix(team)}i:{item_id}"
+
+
+def ready(team: str, batch_id: str) -> str:
+    """List of the batch's queued item ids in the order workers take them (head first)."""
+    return f"{team_prefix(team)}ready:{batch_id}"
+
+
+def team_schedule(team: str) -> str:
+    """Sorted set of the team's batch ids that have ready items, by pass (stride scheduling)."""
+    return f"{team_prefix(team)}sched"
+
+
+def call_cache(team: str, digest: str) -> str:
+    """String (with TTL): one answered provider call (Completion JSON), by its request digest."""
+    return f"{team_prefix(team)}cc:{digest}"
 
 
 def idempotency(team: str, key_hash: str) -> str:
@@ -254,6 +274,16 @@ def labeling_leases() -> str:
 def evaluation_leases() -> str:
     """Sorted set of "team|evaluation_id" by the lease expiry of running gold evaluations."""
     return f"{ROOT}:evaluating"
+
+
+def schedule() -> str:
+    """Sorted set of teams that have ready items, by pass: workers serve the lowest first."""
+    return f"{ROOT}:sched"
+
+
+def schedule_passes() -> str:
+    """Hash: the pass a team (field = team) or the whole schedule (field "") left off at."""
+    return f"{ROOT}:sched:pass"
 
 
 def state_totals() -> str:

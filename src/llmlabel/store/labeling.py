@@ -1,14 +1,15 @@
-"""The worker side of the store: labeling leases, the one atomic label write, and the reaper."""
+"""The worker side of the store: fair claims under labeling leases, the one atomic label
+write (with the result cache), and the reaper."""
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections import defaultdict
+from collections.abc import Sequence
 
 import redis
 
-from llmlabel.domain import ItemState, LabelRecord, PartialLabel, Route
+from llmlabel.domain import Completion, ItemState, LabelRecord, PartialLabel, Route
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info
 from llmlabel.store.models import BatchInfo, ReapReport, WorkItem, latency_bucket
@@ -17,79 +18,102 @@ __all__ = ["LabelingMixin"]
 
 _REAP_LIMIT = 1000
 _MAX_ERROR_CHARS = 2000
+_CLAIM_FIELDS = 11
 
 
 class LabelingMixin(StoreBase):
-    """Begin, renew, save and fail labeling; reap what dead workers left behind."""
+    """Claim, renew, release, save and fail labeling; reap what dead workers left behind."""
 
-    def begin_labeling(self, team: str, item_ids: list[str]) -> list[WorkItem]:
-        """Move queued items to labeling under one fresh lease; items in any other state are skipped.
+    def claim_labeling(self, limit: int, *, owner: str = "") -> list[WorkItem]:
+        """Move up to `limit` queued items (of any teams) to labeling under one fresh lease.
 
-        This is what makes jobs idempotent: a second run of the same job (or a
-        duplicate job) finds the items labeling, labeled or in review and skips them.
+        Teams take turns, and batches within a team by priority weight (see
+        `lua_labeling.py`); a worker asks for as many items as it has free slots,
+        so what it holds is what it is working on. The lease token starts with
+        `owner` (the worker's name), so an operator can tell who holds an item.
         """
-        if not item_ids:
+        if limit < 1:
             return []
-        token = secrets.token_hex(12)
+        token = f"{owner}/{secrets.token_hex(12)}" if owner else secrets.token_hex(12)
         now = self._now()
-        claimed: list[str] = self._run(
-            "BEGIN",
+        flat: list[str] = self._run(
+            "CLAIM_LABELING",
             [keys.labeling_leases()],
-            [
-                keys.team_prefix(team),
-                team,
-                now,
-                now + self.settings.labeling_lease_s,
-                token,
-                *item_ids,
-            ],
+            [keys.ROOT, now, now + self.settings.labeling_lease_s, token, limit],
         )
-        batch_fields = ["batch", "id", "task", "input", "gv", "pv", "attempts", "partial"]
-        with self.redis.pipeline(transaction=False) as pipe:
-            for item_id in claimed:
-                pipe.hmget(keys.item(team, item_id), batch_fields)
-            rows = pipe.execute()
-        return [
-            WorkItem(
-                item_id=item_id,
-                team=team,
-                batch_id=batch_id,
-                id=client_id,
-                task=task,
-                input=json.loads(input_json),
-                guideline_version=gv or None,
-                prompt_version=pv or None,
-                lease_token=token,
-                attempts=int(attempts),
-                partial=PartialLabel.model_validate_json(partial) if partial else None,
+        out: list[WorkItem] = []
+        for i in range(0, len(flat), _CLAIM_FIELDS):
+            team, item_id, batch_id, client_id, task, input_json, gv, pv, attempts, partial = flat[
+                i : i + _CLAIM_FIELDS - 1
+            ]
+            cache = flat[i + _CLAIM_FIELDS - 1]
+            out.append(
+                WorkItem(
+                    item_id=item_id,
+                    team=team,
+                    batch_id=batch_id,
+                    id=client_id,
+                    task=task,
+                    input=json.loads(input_json),
+                    guideline_version=gv or None,
+                    prompt_version=pv or None,
+                    lease_token=token,
+                    attempts=int(attempts or 0),
+                    cache=cache != "0",
+                    partial=PartialLabel.model_validate_json(partial) if partial else None,
+                )
             )
-            for item_id, (batch_id, client_id, task, input_json, gv, pv, attempts, partial) in zip(
-                claimed, rows, strict=True
-            )
-        ]
+        return out
 
-    def renew_labeling(self, team: str, items: list[WorkItem]) -> int:
-        """Extend the labeling leases still held by these items; returns how many were extended."""
+    @staticmethod
+    def _triples(items: Sequence[WorkItem]) -> list[str]:
+        return [x for w in items for x in (w.team, w.item_id, w.lease_token)]
+
+    def renew_labeling(self, items: Sequence[WorkItem]) -> int:
+        """Extend the labeling leases these items still hold; returns how many were extended."""
         if not items:
             return 0
-        token = items[0].lease_token
         until = self._now() + self.settings.labeling_lease_s
         return int(
             self._run(
                 "RENEW_LABELING",
                 [keys.labeling_leases()],
-                [keys.team_prefix(team), team, until, token, *(w.item_id for w in items)],
+                [keys.ROOT, until, *self._triples(items)],
             )
         )
 
-    def save_label(self, work: WorkItem, record: LabelRecord) -> bool:
+    def release_labeling(self, items: Sequence[WorkItem]) -> int:
+        """Hand back items this worker holds but will not finish (it is stopping)."""
+        if not items:
+            return 0
+        return int(
+            self._run(
+                "RELEASE_LABELING",
+                [keys.labeling_leases()],
+                [keys.ROOT, self._now(), *self._triples(items)],
+            )
+        )
+
+    def save_label(
+        self,
+        work: WorkItem,
+        record: LabelRecord,
+        cache_writes: Sequence[tuple[str, Completion]] = (),
+    ) -> bool:
         """Write label, state, batch counters and usage in one step; False if the lease was lost.
 
         auto_accepted when the record's route is "accept", else needs_review (and
-        into the team's review queues).
+        into the team's review queues). `cache_writes` (call digest, completion)
+        enter the team's result cache in the same step, so only calls whose label
+        was stored are ever reused.
         """
         state = ItemState.AUTO_ACCEPTED if record.route == Route.ACCEPT else ItemState.NEEDS_REVIEW
         usage = record.usage
+        cached = [
+            x
+            for digest, completion in cache_writes
+            for x in (keys.call_cache(work.team, digest), completion.model_dump_json())
+        ]
         done = self._run(
             "SAVE",
             [keys.labeling_leases()],
@@ -109,9 +133,17 @@ class LabelingMixin(StoreBase):
                 repr(usage.cost_usd),
                 repr(record.duration_s),
                 latency_bucket(record.duration_s),
+                usage.cache_hits,
+                max(1, int(self.settings.call_cache_ttl_s)),
+                *cached,
             ],
         )
         return bool(done)
+
+    def cached_call(self, team: str, digest: str) -> Completion | None:
+        """An answered call of this team's result cache, None if absent or expired."""
+        raw = self._text(self.redis.get(keys.call_cache(team, digest)))
+        return Completion.model_validate_json(raw) if raw else None
 
     def fail_item(self, work: WorkItem, error: str) -> bool:
         """Mark an item failed with its error; False if the lease was lost."""
@@ -129,39 +161,38 @@ class LabelingMixin(StoreBase):
         )
         return bool(done)
 
+    def ready_count(self) -> int:
+        """Items waiting on the ready lists of all teams (an upper bound: stale entries count)."""
+        total = 0
+        for team in self._strs(self.redis.zrange(keys.schedule(), 0, -1)):
+            batches = self._strs(self.redis.zrange(keys.team_schedule(team), 0, -1))
+            with self.redis.pipeline(transaction=False) as pipe:
+                for batch_id in batches:
+                    pipe.llen(keys.ready(team, batch_id))
+                total += sum(int(n) for n in pipe.execute())
+        return total
+
     def reap(self) -> ReapReport:
         """Housekeeping, safe to run from every worker at once.
 
-        Re-queues (and enqueues again) items whose labeling lease expired, fails
-        items that lost their worker `settings.max_label_attempts` times, dispatches
-        batches whose jobs were never confirmed enqueued, and returns expired
-        review leases to needs_review.
+        Re-queues items whose labeling lease expired (each back onto its batch's
+        ready list, to be claimed one free slot at a time), fails items that lost
+        their worker `settings.max_label_attempts` times, makes ready the items of
+        batches whose submitter died before doing so, and returns expired review
+        leases to needs_review.
         """
         report = ReapReport()
         while True:
-            now = self._now()
-            failed, members = self._run(
+            failed, requeued, seen = self._run(
                 "REAP_LABELING",
                 [keys.labeling_leases()],
-                [
-                    keys.ROOT,
-                    now,
-                    now + self.settings.labeling_lease_s,
-                    self.settings.max_label_attempts,
-                    _REAP_LIMIT,
-                ],
+                [keys.ROOT, self._now(), self.settings.max_label_attempts, _REAP_LIMIT],
             )
             report.failed += int(failed)
-            by_team: dict[str, list[str]] = defaultdict(list)
-            for member in members:
-                team, _, item_id = member.partition("|")
-                by_team[team].append(item_id)
-            for team, ids in by_team.items():
-                report.requeued += len(ids)
-                report.jobs_enqueued += self._enqueue(team, ids)
-            if len(members) + int(failed) < _REAP_LIMIT:
+            report.requeued += int(requeued)
+            if int(seen) < _REAP_LIMIT:
                 break
-        report.jobs_enqueued += self._dispatch_stalled()
+        report.dispatched += self._dispatch_stalled()
         report.reservations_reaped = self.reap_spend()  # type: ignore[attr-defined]
         for team in self._strs(list(self.redis.smembers(keys.teams()))):
             report.review_released += int(
@@ -190,8 +221,8 @@ class LabelingMixin(StoreBase):
         return out
 
     def _dispatch_stalled(self) -> int:
-        """Enqueue the queued items of batches whose submitter died before enqueueing them."""
-        jobs = 0
+        """Make ready the queued items of batches whose submitter died before doing so."""
+        items = 0
         for member in self._strs(self.redis.zrangebyscore(keys.dispatch(), "-inf", self._now())):
             # ZREM decides which reaper dispatches it, when several run at once.
             if not self.redis.zrem(keys.dispatch(), member):
@@ -200,8 +231,8 @@ class LabelingMixin(StoreBase):
             queued = keys.batch_state(team, batch_id, ItemState.QUEUED.value)
             ids = self._strs(self.redis.zrange(queued, 0, -1))
             try:
-                jobs += self._enqueue(team, ids)
+                items += self._enqueue(team, ids)
             except redis.RedisError:
                 self.redis.zadd(keys.dispatch(), {member: self._now()})
                 raise
-        return jobs
+        return items

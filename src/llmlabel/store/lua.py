@@ -3,21 +3,33 @@
 A transition moves the item hash's `state`, the batch's `c:{state}` counters, the
 batch's per-state sorted sets and the all-teams totals in one atomic step, so
 counters always equal the item states, and a transition that already happened
-is a no-op (a job that runs twice never counts twice). Key suffixes used here
+is a no-op (work done twice never counts twice). The labeling scripts
+(claim, renew, save, fail, reap) are in `lua_labeling.py`; `_script` (the prelude in
+front of a body) is in `lua_prelude.py` and re-exported here for the other script modules. Key suffixes used here
 mirror `keys.py`: `{prefix}i:{item}`, `{prefix}b:{batch}`, `{prefix}b:{batch}:s:{state}`,
 `{prefix}rq`, `{prefix}rq:task:{task}`, `{prefix}rq:batch:{batch}`, `{prefix}rl`,
-`{prefix}audit`, `{prefix}rh:{key_id}`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
+`{prefix}audit`, `{prefix}rh:{key_id}`, `{prefix}ready:{batch}`, `{prefix}sched`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
 `{prefix}rq2:batch:{batch}`, `{prefix}rl2`, where `prefix` is `keys.team_prefix(team)`.
 """
 
 from __future__ import annotations
 
-from llmlabel.store import keys
 from llmlabel.store.lua_gold import GOLD_DECIDE, GOLD_SAVE, GOLD_UNDO
+from llmlabel.store.lua_labeling import (
+    CLAIM_LABELING,
+    FAIL,
+    READY,
+    REAP_LABELING,
+    RELEASE_LABELING,
+    RENEW_LABELING,
+    RETRY_FAILED,
+    SAVE,
+)
+from llmlabel.store.lua_prelude import script as _script
 
 __all__ = [
-    "BEGIN",
     "CLAIM",
+    "CLAIM_LABELING",
     "CLAIM_SECOND",
     "DECIDE",
     "DECIDE_SECOND",
@@ -26,7 +38,9 @@ __all__ = [
     "GOLD_SAVE",
     "GOLD_UNDO",
     "PUBLISH",
+    "READY",
     "REAP_LABELING",
+    "RELEASE_LABELING",
     "RELEASE_REVIEWS",
     "RENEW_LABELING",
     "RENEW_REVIEW",
@@ -35,109 +49,6 @@ __all__ = [
     "ROLLBACK",
     "SAVE",
 ]
-
-_PRELUDE = """
-local TOTALS = '@TOTALS@'
-local CALLBACKS = '@CALLBACKS@'
-
--- Move one item from `from` to `to`; false (and nothing changed) if its batch is gone.
-local function move(prefix, ikey, id, from, to, now)
-  local batch = redis.call('HGET', ikey, 'batch')
-  if not batch then return false end
-  local bkey = prefix .. 'b:' .. batch
-  if redis.call('HEXISTS', bkey, 'task') == 0 then return false end
-  local idx = redis.call('HGET', ikey, 'idx')
-  redis.call('HSET', ikey, 'state', to, 'updated_at', now)
-  redis.call('HINCRBY', bkey, 'c:' .. from, -1)
-  redis.call('HINCRBY', bkey, 'c:' .. to, 1)
-  redis.call('ZREM', bkey .. ':s:' .. from, id)
-  redis.call('ZADD', bkey .. ':s:' .. to, idx, id)
-  redis.call('HINCRBY', TOTALS, from, -1)
-  redis.call('HINCRBY', TOTALS, to, 1)
-  if (from == 'queued' or from == 'labeling') and to ~= 'queued' and to ~= 'labeling' then
-    -- The last item left labeling: the batch's callback is due (delivered by a worker).
-    local c = redis.call('HMGET', bkey, 'c:queued', 'c:labeling', 'callback_url')
-    if tonumber(c[1] or 0) == 0 and tonumber(c[2] or 0) == 0 and c[3] and c[3] ~= '' then
-      redis.call('RPUSH', CALLBACKS, string.match(prefix, ':t:(.-):$') .. '|' .. batch)
-    end
-  end
-  return true
-end
-
-local function review_keys(prefix, ikey)
-  local f = redis.call('HMGET', ikey, 'task', 'batch')
-  return {prefix .. 'rq', prefix .. 'rq:task:' .. f[1], prefix .. 'rq:batch:' .. f[2]}
-end
-
-local function enqueue_review(prefix, ikey, id, score)
-  redis.call('HSET', ikey, 'rsince', score)
-  for _, q in ipairs(review_keys(prefix, ikey)) do redis.call('ZADD', q, score, id) end
-end
-
-local function dequeue_review(prefix, ikey, id)
-  for _, q in ipairs(review_keys(prefix, ikey)) do redis.call('ZREM', q, id) end
-end
-
--- Second reviews: the same three queues under `rq2`; the item keeps its (final) state.
-local function review2_keys(prefix, ikey)
-  local f = redis.call('HMGET', ikey, 'task', 'batch')
-  return {prefix .. 'rq2', prefix .. 'rq2:task:' .. f[1], prefix .. 'rq2:batch:' .. f[2]}
-end
-
-local function enqueue_review2(prefix, ikey, id, score)
-  redis.call('HSET', ikey, 'r2state', 'queued', 'r2since', score)
-  for _, q in ipairs(review2_keys(prefix, ikey)) do redis.call('ZADD', q, score, id) end
-end
-
-local function dequeue_review2(prefix, ikey, id)
-  for _, q in ipairs(review2_keys(prefix, ikey)) do redis.call('ZREM', q, id) end
-end
-
-local function release_expired2(prefix, now)
-  local ids = redis.call('ZRANGEBYSCORE', prefix .. 'rl2', '-inf', now, 'LIMIT', 0, 200)
-  for _, id in ipairs(ids) do
-    local ikey = prefix .. 'i:' .. id
-    local f = redis.call('HMGET', ikey, 'r2state', 'r2until', 'r2since')
-    if f[1] == 'in_review' and tonumber(f[2]) <= tonumber(now) then
-      redis.call('HDEL', ikey, 'r2token', 'r2until', 'r2claimant')
-      enqueue_review2(prefix, ikey, id, f[3] or now)
-    end
-    redis.call('ZREM', prefix .. 'rl2', id)
-  end
-end
-
--- A reviewer's own decisions, newest first (`{prefix}rh:{key_id}`), for their history and undo.
-local function push_history(prefix, key_id, event, max)
-  if key_id == nil or key_id == '' then return end
-  redis.call('LPUSH', prefix .. 'rh:' .. key_id, event)
-  redis.call('LTRIM', prefix .. 'rh:' .. key_id, 0, tonumber(max) - 1)
-end
-
--- Return expired review leases of one team to needs_review, at their old queue place.
-local function release_expired(prefix, now)
-  local ids = redis.call('ZRANGEBYSCORE', prefix .. 'rl', '-inf', now, 'LIMIT', 0, 200)
-  local released = 0
-  for _, id in ipairs(ids) do
-    local ikey = prefix .. 'i:' .. id
-    local f = redis.call('HMGET', ikey, 'state', 'runtil', 'rsince')
-    if f[1] == 'in_review' and tonumber(f[2]) <= tonumber(now) then
-      if move(prefix, ikey, id, 'in_review', 'needs_review', now) then
-        redis.call('HDEL', ikey, 'rtoken', 'runtil', 'reviewer')
-        enqueue_review(prefix, ikey, id, f[3] or now)
-        released = released + 1
-      end
-    end
-    redis.call('ZREM', prefix .. 'rl', id)
-  end
-  return released
-end
-"""
-
-
-def _script(body: str) -> str:
-    prelude = _PRELUDE.replace("@TOTALS@", keys.state_totals())
-    return prelude.replace("@CALLBACKS@", keys.callbacks()) + body
-
 
 PUBLISH = _script("""
 -- KEYS: batch, batches, idempotency ('' if none), teams, dispatch
@@ -171,140 +82,6 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[3])
 if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 return 1
-""")
-
-BEGIN = _script("""
--- KEYS: labeling leases. ARGV: prefix, team, now, lease_until, token, item ids...
-local prefix, team, now, lease_until, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local out = {}
-for i = 6, #ARGV do
-  local id = ARGV[i]
-  local ikey = prefix .. 'i:' .. id
-  if redis.call('HGET', ikey, 'state') == 'queued' and move(prefix, ikey, id, 'queued', 'labeling', now) then
-    redis.call('HINCRBY', ikey, 'attempts', 1)
-    redis.call('HSET', ikey, 'lease', token, 'lease_until', lease_until)
-    redis.call('ZADD', KEYS[1], lease_until, team .. '|' .. id)
-    out[#out + 1] = id
-  end
-end
-return out
-""")
-
-RENEW_LABELING = _script("""
--- KEYS: labeling leases. ARGV: prefix, team, lease_until, token, item ids...
-local prefix, team, lease_until, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local n = 0
-for i = 5, #ARGV do
-  local ikey = prefix .. 'i:' .. ARGV[i]
-  local f = redis.call('HMGET', ikey, 'state', 'lease')
-  if f[1] == 'labeling' and f[2] == token then
-    redis.call('HSET', ikey, 'lease_until', lease_until)
-    redis.call('ZADD', KEYS[1], lease_until, team .. '|' .. ARGV[i])
-    n = n + 1
-  end
-end
-return n
-""")
-
-SAVE = _script("""
--- KEYS: labeling leases. ARGV: prefix, team, id, token, now, to_state, record, label,
---   calls, prompt_tokens, completion_tokens, cached_tokens, cost_usd, duration_s, latency bucket
-local prefix, team, id, token, now, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local ikey = prefix .. 'i:' .. id
-local f = redis.call('HMGET', ikey, 'state', 'lease', 'batch')
-if f[1] ~= 'labeling' or f[2] ~= token then return 0 end
-if not move(prefix, ikey, id, 'labeling', to, now) then return 0 end
-redis.call('HSET', ikey, 'record', ARGV[7], 'label', ARGV[8], 'source', 'llm')
-redis.call('HDEL', ikey, 'lease', 'lease_until', 'error')
-redis.call('HINCRBY', ikey, 'label_writes', 1)
-redis.call('ZREM', KEYS[1], team .. '|' .. id)
-local bkey = prefix .. 'b:' .. f[3]
-redis.call('HINCRBY', bkey, 'u:calls', ARGV[9])
-redis.call('HINCRBY', bkey, 'u:prompt_tokens', ARGV[10])
-redis.call('HINCRBY', bkey, 'u:completion_tokens', ARGV[11])
-redis.call('HINCRBY', bkey, 'u:cached_tokens', ARGV[12])
-redis.call('HINCRBYFLOAT', bkey, 'u:cost_usd', ARGV[13])
-if to == 'needs_review' then enqueue_review(prefix, ikey, id, now) end
--- All-teams LLM usage and labeling latency, for /metrics.
-redis.call('HINCRBY', TOTALS, 'u:calls', ARGV[9])
-redis.call('HINCRBY', TOTALS, 'u:prompt_tokens', ARGV[10])
-redis.call('HINCRBY', TOTALS, 'u:completion_tokens', ARGV[11])
-redis.call('HINCRBYFLOAT', TOTALS, 'u:cost_usd', ARGV[13])
-redis.call('HINCRBYFLOAT', TOTALS, 'lat:sum', ARGV[14])
-redis.call('HINCRBY', TOTALS, 'lat:le:' .. ARGV[15], 1)
-return 1
-""")
-
-FAIL = _script("""
--- KEYS: labeling leases. ARGV: prefix, team, id, token, now, error
-local prefix, team, id, token, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ikey = prefix .. 'i:' .. id
-local f = redis.call('HMGET', ikey, 'state', 'lease')
-if f[1] ~= 'labeling' or f[2] ~= token then return 0 end
-if not move(prefix, ikey, id, 'labeling', 'failed', now) then return 0 end
-redis.call('HSET', ikey, 'error', ARGV[6])
-redis.call('HDEL', ikey, 'lease', 'lease_until')
-redis.call('ZREM', KEYS[1], team .. '|' .. id)
-return 1
-""")
-
-REAP_LABELING = _script("""
--- KEYS: labeling leases. ARGV: root, now, next_due, max_attempts, limit
--- Returns {failed_count, {"team|item", ...} to enqueue again}.
-local root, now, next_due, max_attempts = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
-local requeue, failed = {}, 0
-for _, m in ipairs(members) do
-  local sep = string.find(m, '|', 1, true)
-  local prefix = root .. ':t:' .. string.sub(m, 1, sep - 1) .. ':'
-  local id = string.sub(m, sep + 1)
-  local ikey = prefix .. 'i:' .. id
-  local f = redis.call('HMGET', ikey, 'state', 'attempts', 'attempt_base')
-  if f[1] == 'labeling' then
-    local used = tonumber(f[2] or 0) - tonumber(f[3] or 0)
-    if used >= max_attempts then
-      if move(prefix, ikey, id, 'labeling', 'failed', now) then
-        redis.call('HSET', ikey, 'error',
-          'labeling did not finish in ' .. used .. ' attempts (the worker was lost each time)')
-        redis.call('HDEL', ikey, 'lease', 'lease_until')
-        failed = failed + 1
-      end
-      redis.call('ZREM', KEYS[1], m)
-    elseif move(prefix, ikey, id, 'labeling', 'queued', now) then
-      redis.call('HDEL', ikey, 'lease', 'lease_until')
-      -- Stay watched: if no job picks it up in time (lost job), it is enqueued again.
-      redis.call('ZADD', KEYS[1], next_due, m)
-      requeue[#requeue + 1] = m
-    else
-      redis.call('ZREM', KEYS[1], m)
-    end
-  elseif f[1] == 'queued' then
-    redis.call('ZADD', KEYS[1], next_due, m)
-    requeue[#requeue + 1] = m
-  else
-    redis.call('ZREM', KEYS[1], m)
-  end
-end
-return {failed, requeue}
-""")
-
-RETRY_FAILED = _script("""
--- KEYS: labeling leases, the batch's failed set. ARGV: prefix, team, now, next_due, limit
-local prefix, team, now, next_due = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[5]) - 1)
-local out = {}
-for _, id in ipairs(ids) do
-  local ikey = prefix .. 'i:' .. id
-  if redis.call('HGET', ikey, 'state') == 'failed' and move(prefix, ikey, id, 'failed', 'queued', now) then
-    -- A fresh attempt budget; the old error stays visible until a label replaces it.
-    redis.call('HSET', ikey, 'attempt_base', redis.call('HGET', ikey, 'attempts') or 0)
-    redis.call('ZADD', KEYS[1], next_due, team .. '|' .. id)
-    out[#out + 1] = id
-  else
-    redis.call('ZREM', KEYS[2], id)
-  end
-end
-return out
 """)
 
 RELEASE_REVIEWS = _script("""

@@ -11,6 +11,7 @@ from llmlabel.domain import ItemState, PartialLabel, Sample, Usage
 from llmlabel.store.spend_models import Spend
 
 __all__ = [
+    "PRIORITY_WEIGHTS",
     "AuditEvent",
     "BatchCreate",
     "BatchInfo",
@@ -18,12 +19,21 @@ __all__ = [
     "Decision",
     "ItemView",
     "Principal",
+    "Priority",
     "ReapReport",
     "ReviewClaim",
     "Role",
     "SecondReview",
     "WorkItem",
 ]
+
+
+Priority = Literal["low", "normal", "high"]
+"""How a batch shares its team's turn with the team's other batches."""
+
+PRIORITY_WEIGHTS: dict[str, int] = {"low": 1, "normal": 4, "high": 16}
+"""Weight of each priority within a team: a high batch gets 16 items to a low one's 1.
+Teams share workers equally whatever their batches' priorities (see `lua_labeling.py`)."""
 
 
 class Role(StrEnum):
@@ -59,6 +69,9 @@ class BatchCreate(BaseModel):
     max_cost_usd: float | None = None
     # "offline": labeled through the provider's batch API (half price, up to 24 h).
     mode: Literal["sync", "offline"] = "sync"
+    priority: Priority = "normal"
+    # Reuse answers of identical provider calls (the result cache); False: always call.
+    cache: bool = True
 
 
 class BatchInfo(BaseModel):
@@ -84,6 +97,8 @@ class BatchInfo(BaseModel):
     # items paused by a budget; `labeled` turns true when no item is queued,
     # labeling or paused (the rest wait for reviewers).
     state: Literal["running", "paused", "done"]
+    priority: Priority = "normal"
+    cache: bool = True
     labeled: bool
     mode: Literal["sync", "offline"] = "sync"
     max_cost_usd: float | None = None
@@ -192,6 +207,8 @@ class WorkItem(BaseModel):
     attempts: int
     # What the item drew before a budget paused it (labeling resumes from there).
     partial: PartialLabel | None = None
+    # Whether the batch lets this item's calls be served from the result cache.
+    cache: bool = True
 
 
 class ReapReport(BaseModel):
@@ -200,11 +217,12 @@ class ReapReport(BaseModel):
     requeued: int = 0
     failed: int = 0
     review_released: int = 0
-    jobs_enqueued: int = 0
     # Reservations of vanished workers counted at their worst case.
     reservations_reaped: int = 0
     evaluations_requeued: int = 0
     evaluations_failed: int = 0
+    # Queued items of batches whose submitter died before making them ready.
+    dispatched: int = 0
 
 
 class CounterCheck(BaseModel):

@@ -31,7 +31,7 @@ from llmlabel.api.submission import (
 )
 from llmlabel.domain import ItemState
 from llmlabel.settings import Settings
-from llmlabel.store.models import BatchCreate, ItemView
+from llmlabel.store.models import BatchCreate, ItemView, Priority
 
 __all__ = ["router"]
 
@@ -71,6 +71,21 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
                         "prompt_version": {"type": "string"},
                         "metadata": {"type": "object"},
                         "callback_url": {"type": "string", "format": "uri"},
+                        "priority": {
+                            "type": "string",
+                            "enum": ["low", "normal", "high"],
+                            "default": "normal",
+                            "description": "Weight within the team's share of the workers: "
+                            "low 1, normal 4, high 16. Teams share equally whatever "
+                            "their batches' priorities.",
+                        },
+                        "cache": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "Reuse answers of identical earlier provider calls "
+                            "(same messages, schema, model, sampling, sample index); "
+                            "false: call the provider for every sample",
+                        },
                     },
                 }
             },
@@ -110,6 +125,10 @@ def submit_batch(
     guideline_version: Annotated[str | None, Query(description="NDJSON: pin a guideline")] = None,
     prompt_version: Annotated[str | None, Query(description="NDJSON: pin a prompt")] = None,
     callback_url: Annotated[str | None, Query(description="NDJSON: callback when done")] = None,
+    priority: Annotated[
+        Priority, Query(description="NDJSON: low, normal or high (weight in the team's share)")
+    ] = "normal",
+    cache: Annotated[bool, Query(description="NDJSON: reuse identical earlier calls")] = True,
 ) -> BatchPublic:
     """Validate every item against the task, then store the batch and queue it for labeling."""
     limits = limits_of(settings)
@@ -127,6 +146,7 @@ def submit_batch(
         submission = parse_ndjson_batch(
             body, limits, task=task, guideline_version=guideline_version,
             prompt_version=prompt_version, callback_url=callback_url,
+            priority=priority, cache=cache,
         )
     elif media_type == "application/json" or media_type.endswith("+json"):
         submission = parse_json_batch(body, limits)
@@ -157,6 +177,8 @@ def submit_batch(
             prompt_version=resolved.prompt.version,
             metadata=submission.metadata,
             callback_url=submission.callback_url,
+            priority=submission.priority,
+            cache=submission.cache,
         ),
         idempotency_key=idempotency_key,
         request_hash=request_hash(submission),

@@ -1,0 +1,57 @@
+"""The housekeeping thread of every worker: the reaper, then callbacks, every interval."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from llmlabel.errors import LlmlabelError
+from llmlabel.settings import Settings
+from llmlabel.store import Store
+from llmlabel.worker.callbacks import deliver_callbacks
+
+__all__ = ["Housekeeper"]
+
+logger = logging.getLogger(__name__)
+
+
+class Housekeeper(threading.Thread):
+    """A daemon thread that runs `Store.reap` (and delivers callbacks) every `reap_interval_s`."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(name="llmlabel-housekeeper", daemon=True)
+        # Its own client: redis-py connections are not shared across threads mid-command.
+        self.store = Store.from_settings(settings)
+        self.interval = settings.reap_interval_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.reap_once()
+            # Separate from the reap: a slow callback receiver must not delay recovery
+            # by more than this pass (and delivery may move to its own thread).
+            self.deliver_callbacks()
+            self.stopped.wait(self.interval)
+
+    def reap_once(self) -> None:
+        """One reap pass; Redis hiccups are logged and retried next time."""
+        try:
+            report = self.store.reap()
+        except LlmlabelError as exc:
+            logger.warning("reap.failed error=%s", exc)
+            return
+        except Exception:  # a housekeeping thread must survive a Redis outage
+            logger.exception("reap.crashed")
+            return
+        if report.requeued or report.failed or report.review_released or report.dispatched:
+            logger.info("reap.done %s", report.model_dump())
+
+    def deliver_callbacks(self) -> None:
+        """Deliver due batch-finished callbacks now (also run after each reap pass)."""
+        try:
+            deliver_callbacks(self.store)
+        except Exception:  # the thread that reaps must outlive any callback trouble
+            logger.exception("callback.crashed")
+
+    def stop(self) -> None:
+        self.stopped.set()
