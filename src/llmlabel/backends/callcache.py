@@ -34,7 +34,7 @@ __all__ = ["CallCache", "call_digest", "sample_or_reuse", "served_from_cache"]
 class CallCache(Protocol):
     """Answered calls by digest: `get` what was answered, `put` what was just answered."""
 
-    def get(self, digest: str) -> Completion | None:
+    async def get(self, digest: str) -> Completion | None:
         """The stored answer of this call, or None."""
         ...
 
@@ -102,7 +102,7 @@ async def sample_or_reuse(
             max_tokens=max_tokens,
             first_index=first_index,
         )
-        stored = cache.get(digest)
+        stored = await cache.get(digest)
         if stored is not None:
             if meter is not None:
                 await meter.record_hit(backend.model)

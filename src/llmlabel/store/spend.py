@@ -14,7 +14,9 @@ import asyncio
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from llmlabel.domain import ItemState, PartialLabel
 from llmlabel.errors import BudgetExceededError, InputError, NotFoundError
@@ -40,6 +42,10 @@ _RESUME_CHUNK = 1000
 # How long a reservation waits for other calls' reservations to settle before giving up.
 _WAIT_FOR_ROOM_S = 30.0
 
+T = TypeVar("T")
+Offload = Callable[..., Awaitable[Any]]
+"""Runs a sync store call off the event loop: `await offload(fn, *args)` (see StoreMeter)."""
+
 
 def period_ids(now: float) -> tuple[str, str]:
     """The UTC day and month ids of a time ("d2026-12-01", "m2026-12")."""
@@ -63,17 +69,35 @@ def _budget_error(verdict: list[str], quote: CallQuote) -> BudgetExceededError:
 class StoreMeter:
     """The ledger meter of one attribution (a `SpendMeter`)."""
 
-    def __init__(self, store: SpendMixin, attribution: Attribution, *, hold_s: float) -> None:
+    def __init__(
+        self,
+        store: SpendMixin,
+        attribution: Attribution,
+        *,
+        hold_s: float,
+        offload: Offload | None = None,
+    ) -> None:
         self.store = store
         self.attribution = attribution
         self.hold_s = hold_s
+        # A worker's event loop runs many calls at once: there each Redis step runs in
+        # a store thread (`offload`), so no call waits while another's reply is read.
+        self._offload = offload
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._offload is None:
+            return fn(*args)
+        result: T = await self._offload(fn, *args)
+        return result
 
     async def reserve(self, quote: CallQuote) -> str:
         """Hold the quote's worst case on every cap; waits while only calls in flight are in the way."""
         reservation = secrets.token_hex(12)
         give_up = time.monotonic() + _WAIT_FOR_ROOM_S
         while True:
-            verdict = self.store.reserve_call(reservation, self.attribution, quote, self.hold_s)
+            verdict = await self._run(
+                self.store.reserve_call, reservation, self.attribution, quote, self.hold_s
+            )
             if verdict[0] == "ok":
                 return reservation
             if verdict[0] == "denied" or time.monotonic() > give_up:
@@ -83,11 +107,11 @@ class StoreMeter:
     async def settle(self, reservation: str, outcome: CallOutcome) -> None:
         """Count the attempt once and release its reservation."""
         if reservation:
-            self.store.settle_call(reservation, outcome)
+            await self._run(self.store.settle_call, reservation, outcome)
 
     async def record_hit(self, model: str) -> None:
         """Count a result-cache hit (free)."""
-        self.store.record_hit(self.attribution, model)
+        await self._run(self.store.record_hit, self.attribution, model)
 
 
 class SpendMixin(StoreBase):
@@ -95,10 +119,16 @@ class SpendMixin(StoreBase):
 
     # -- the meter -------------------------------------------------------------
 
-    def spend_meter(self, attribution: Attribution, *, hold_s: float | None = None) -> StoreMeter:
+    def spend_meter(
+        self,
+        attribution: Attribution,
+        *,
+        hold_s: float | None = None,
+        offload: Offload | None = None,
+    ) -> StoreMeter:
         """A meter for calls paid by `attribution`; `hold_s` bounds one attempt (default: timeout + 60 s)."""
         hold = hold_s if hold_s is not None else self.settings.request_timeout_s + 60.0
-        return StoreMeter(self, attribution, hold_s=hold)
+        return StoreMeter(self, attribution, hold_s=hold, offload=offload)
 
     def reserve_call(
         self, reservation: str, who: Attribution, quote: CallQuote, hold_s: float

@@ -14,6 +14,10 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
 import redis
 
@@ -31,6 +35,7 @@ from llmlabel.settings import Settings
 from llmlabel.spend import Attribution
 from llmlabel.store import Store
 from llmlabel.store.models import WorkItem
+from llmlabel.store.spend import Offload
 from llmlabel.worker.labelers import LabelerPool
 
 __all__ = ["ItemCallCache", "LabelingLoop"]
@@ -46,6 +51,10 @@ _STORE_ERRORS = (redis.RedisError, StoreError)
 _IDLE_WAITS_S = (0.02, 0.05, 0.1, 0.2)
 # How long a stopping worker lets started items finish before handing them back.
 _STOP_GRACE_S = 5.0
+# Threads for the store's sync Redis calls (each holds one connection while it waits).
+_IO_THREADS = 4
+
+T = TypeVar("T")
 
 
 class ItemCallCache:
@@ -55,15 +64,19 @@ class ItemCallCache:
     or loses its lease leaves nothing behind. A cache Redis cannot read is a miss.
     """
 
-    def __init__(self, store: Store, team: str) -> None:
+    def __init__(self, store: Store, team: str, offload: Offload) -> None:
         self.store = store
         self.team = team
+        self.offload = offload
         self.writes: list[tuple[str, Completion]] = []
 
-    def get(self, digest: str) -> Completion | None:
+    async def get(self, digest: str) -> Completion | None:
         """The stored answer, None if absent (or the store cannot be read)."""
         try:
-            return self.store.cached_call(self.team, digest)
+            stored: Completion | None = await self.offload(
+                self.store.cached_call, self.team, digest
+            )
+            return stored
         except _STORE_ERRORS as exc:
             logger.warning("cache.read_failed team=%s error=%s", self.team, exc)
             return None
@@ -89,6 +102,13 @@ class LabelingLoop:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._stop = asyncio.Event()
+        # The store is sync (redis-py): its calls run in these threads, so the loop
+        # never stops every item in flight while one Redis reply is on its way.
+        self._io = ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="llmlabel-io")
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one sync store call in an I/O thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, partial(fn, *args))
 
     def stop(self) -> None:
         """Stop claiming; started items get a short grace, the rest is handed back."""
@@ -106,7 +126,9 @@ class LabelingLoop:
                     await self._wait_for_slot()
                     continue
                 try:
-                    claimed = self.store.claim_labeling(free, owner=self.owner)
+                    claimed = await self.offload(
+                        partial(self.store.claim_labeling, free, owner=self.owner)
+                    )
                 except _STORE_ERRORS as exc:
                     logger.warning("claim.failed error=%s", exc)
                     claimed = []
@@ -126,6 +148,7 @@ class LabelingLoop:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            self._io.shutdown(wait=False)
         return self.counts
 
     async def _wait_for_slot(self, timeout: float | None = None) -> None:
@@ -153,7 +176,7 @@ class LabelingLoop:
         """Label one item and write the outcome; returns which counter to bump."""
         cache = None
         if work.cache and self.settings.call_cache_ttl_s > 0:
-            cache = ItemCallCache(self.store, work.team)
+            cache = ItemCallCache(self.store, work.team, self.offload)
         try:
             labeler = self.pool.labeler_for(work)
             meter = self.store.spend_meter(
@@ -162,7 +185,8 @@ class LabelingLoop:
                     scope=f"batch:{work.batch_id}",
                     project=work.task,
                     version=f"{labeler.guideline.version}/{labeler.prompt.version}",
-                )
+                ),
+                offload=self.offload,
             )
             record = await labeler.label(
                 work.item_id, work.input, meter=meter, resume=work.partial, cache=cache
@@ -170,29 +194,33 @@ class LabelingLoop:
         except BudgetExceededError as exc:
             # Not labeled and not failed: it waits, with what it drew, for a raised cap or a resume.
             try:
-                paused = self.store.pause_item(work, f"budget: {exc}", exc.partial)
+                paused = await self.offload(
+                    self.store.pause_item, work, f"budget: {exc}", exc.partial
+                )
             except _STORE_ERRORS as store_exc:
                 logger.warning("label.pause_failed item_id=%s error=%s", work.item_id, store_exc)
                 return "lost"
             return "paused" if paused else "lost"
         except _ITEM_ERRORS as exc:
-            return self._fail(work, f"{type(exc).__name__}: {exc}")
+            return await self._fail(work, f"{type(exc).__name__}: {exc}")
         except _STORE_ERRORS as exc:
             logger.warning("label.store_failed item_id=%s error=%s", work.item_id, exc)
             return "lost"
         except Exception as exc:  # loop edge: a bug must fail the item, not strand it
             logger.exception("label.crashed item_id=%s", work.item_id)
-            return self._fail(work, f"internal error: {type(exc).__name__}: {exc}")
+            return await self._fail(work, f"internal error: {type(exc).__name__}: {exc}")
         try:
-            saved = self.store.save_label(work, record, cache.writes if cache else ())
+            saved = await self.offload(
+                self.store.save_label, work, record, cache.writes if cache else ()
+            )
         except _STORE_ERRORS as exc:
             logger.warning("label.save_failed item_id=%s error=%s", work.item_id, exc)
             return "lost"
         return "labeled" if saved else "lost"
 
-    def _fail(self, work: WorkItem, error: str) -> str:
+    async def _fail(self, work: WorkItem, error: str) -> str:
         try:
-            return "failed" if self.store.fail_item(work, error) else "lost"
+            return "failed" if await self.offload(self.store.fail_item, work, error) else "lost"
         except _STORE_ERRORS as exc:
             logger.warning("label.fail_failed item_id=%s error=%s", work.item_id, exc)
             return "lost"
@@ -204,7 +232,7 @@ class LabelingLoop:
             if not self.held:
                 continue
             try:
-                self.store.renew_labeling(list(self.held.values()))
+                await self.offload(self.store.renew_labeling, list(self.held.values()))
             except (LlmlabelError, redis.RedisError) as exc:
                 # Keep trying: a lease lost meanwhile only means another worker relabels.
                 logger.warning("lease.renew_failed error=%s", exc)
@@ -220,7 +248,7 @@ class LabelingLoop:
             await asyncio.wait(set(self._tasks), timeout=_STOP_GRACE_S)
         if unfinished:
             try:
-                released = self.store.release_labeling(unfinished)
+                released = await self.offload(self.store.release_labeling, unfinished)
             except _STORE_ERRORS as exc:
                 logger.warning("release.failed items=%d error=%s", len(unfinished), exc)
             else:
