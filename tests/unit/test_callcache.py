@@ -59,16 +59,16 @@ async def test_a_repeated_item_is_a_free_hit_and_the_ledger_is_told(repo_root: P
 
 
 async def test_another_version_or_model_misses(repo_root: Path, tmp_path: Path) -> None:
-    # A copy of the repository's versions with a v2 guideline that says one thing more.
+    # A copy of the repository's versions with a v90 guideline that says one thing more.
     for part in ("guidelines", "prompts"):
         shutil.copytree(repo_root / part, tmp_path / part)
     v1 = tmp_path / "guidelines" / "classification" / "v1.md"
-    v2 = v1.with_name("v2.md")
-    v2.write_text(v1.read_text().replace("version: v1", "version: v2") + "\nBe brief.\n")
+    v2 = v1.with_name("v90.md")
+    v2.write_text(v1.read_text().replace("version: v1", "version: v90") + "\nBe brief.\n")
     cache = DictCache()
     item = {"id": "a", "text": "I love it"}
     await labeler_at(tmp_path, "v1", [sentiment("positive")] * 3).label("a", item, cache=cache)
-    other_version = labeler_at(tmp_path, "v2", [sentiment("positive")] * 3)
+    other_version = labeler_at(tmp_path, "v90", [sentiment("positive")] * 3)
     assert (await other_version.label("a", item, cache=cache)).usage.calls == 1
     other_model = labeler_at(tmp_path, "v1", [sentiment("positive")] * 3, model="bigger")
     assert (await other_model.label("a", item, cache=cache)).usage.calls == 1

@@ -46,5 +46,4 @@ class Store(
         report = super().reap()
         requeued, failed = self.reap_evaluations()
         report.evaluations_requeued, report.evaluations_failed = requeued, failed
-        report.jobs_enqueued += requeued
         return report

@@ -43,8 +43,9 @@ class Housekeeper(threading.Thread):
         except Exception:  # a housekeeping thread must survive a Redis outage
             logger.exception("reap.crashed")
             return
-        if report.requeued or report.failed or report.review_released or report.dispatched:
-            logger.info("reap.done %s", report.model_dump())
+        counts = report.model_dump()
+        if any(counts.values()):
+            logger.info("reap.done %s", counts)
 
     def deliver_callbacks(self) -> None:
         """Deliver due batch-finished callbacks now (also run after each reap pass)."""
