@@ -67,6 +67,15 @@ def _request_schema(body: dict[str, Any]) -> dict[str, Any]:
     return dict(fmt.get("schema") or {"type": "object", "properties": {}})
 
 
+def _prompt_tokens(body: dict[str, Any], messages: list[dict[str, Any]]) -> int:
+    """~4 characters a token over the messages and the response schema (OpenAI counts the
+    schema of structured outputs as prompt), plus 3 framing tokens a message and 3 a reply."""
+    chars = sum(len(str(m.get("content", ""))) for m in messages)
+    if isinstance(body.get("response_format"), dict):
+        chars += len(json.dumps(_request_schema(body)))
+    return max(1, chars // 4 + 3 * len(messages) + 3)
+
+
 class FakeProvider:
     """The server's state: options, counters and the rate-limit window."""
 
@@ -115,7 +124,7 @@ class FakeProvider:
 
     async def _answer(self, body: dict[str, Any]) -> JSONResponse:
         opts, messages = self.options, body.get("messages", [])
-        prompt_tokens = max(1, sum(len(str(m.get("content", ""))) for m in messages) // 4)
+        prompt_tokens = _prompt_tokens(body, messages)
         retry_after = self._retry_after(prompt_tokens)
         if retry_after is None and self.rng.random() < opts.throttle_rate:
             retry_after = opts.throttle_retry_after_s

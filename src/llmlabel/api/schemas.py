@@ -12,12 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from llmlabel.domain import ItemState, Usage
 from llmlabel.store.models import AuditEvent, BatchInfo, Decision, ItemView
+from llmlabel.store.spend_models import Budget, BudgetPeriod
 
 __all__ = [
     "ActivateRequest",
     "ActiveVersions",
     "BatchList",
     "BatchPublic",
+    "BatchUpdate",
+    "BudgetSet",
+    "BudgetUpdate",
     "ClaimRequest",
     "DecisionRequest",
     "Health",
@@ -25,6 +29,7 @@ __all__ = [
     "LeaseRequest",
     "QueueDepth",
     "ResultLine",
+    "ResumeResult",
     "RetryResult",
     "TaskList",
     "TaskSummary",
@@ -39,14 +44,14 @@ class BatchPublic(BatchInfo):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def tokens(self) -> int:
-        """Prompt plus completion tokens spent on the batch so far."""
-        return self.usage.prompt_tokens + self.usage.completion_tokens
+        """Prompt plus completion tokens of every provider call for the batch so far (ledger)."""
+        return self.spend.prompt_tokens + self.spend.completion_tokens
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def cost_usd(self) -> float:
-        """Provider cost of the batch so far, in US dollars."""
-        return self.usage.cost_usd
+        """Provider cost of the batch so far, in US dollars (the ledger: retries and failures too)."""
+        return self.spend.cost_usd
 
     @classmethod
     def of(cls, info: BatchInfo) -> BatchPublic:
@@ -88,6 +93,38 @@ class ResultLine(BaseModel):
     usage: Usage
     error: str | None = None
     input: dict[str, Any] | None = None
+
+
+class BatchUpdate(BaseModel):
+    """A new cost cap for a batch (null: no batch cap); paused items resume."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_cost_usd: float | None = Field(..., ge=0, allow_inf_nan=False)
+
+
+class ResumeResult(BaseModel):
+    """What a resume (or a raised cap) did."""
+
+    batch_id: str
+    resumed: int
+    batch: BatchPublic
+
+
+class BudgetUpdate(BaseModel):
+    """The team's cost cap in USD (null removes it) per period: total, UTC day or UTC month."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_usd: float | None = Field(..., ge=0, allow_inf_nan=False)
+    period: BudgetPeriod = "total"
+
+
+class BudgetSet(BaseModel):
+    """The team's cap after a change, and how many paused items it resumed."""
+
+    budget: Budget
+    resumed: int
 
 
 class RetryResult(BaseModel):

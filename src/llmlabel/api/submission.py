@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -80,6 +80,12 @@ class BatchSubmit(BaseModel):
     cache: bool = Field(
         True, description="Reuse answers of identical earlier provider calls; false: always call"
     )
+    max_cost_usd: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="Cost cap of the batch in USD"
+    )
+    mode: Literal["sync", "offline"] = Field(
+        "sync", description="offline: the provider's batch API (about half price, within 24 h)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,8 @@ class Submission:
     callback_url: str | None = None
     priority: Priority = "normal"
     cache: bool = True
+    max_cost_usd: float | None = None
+    mode: Literal["sync", "offline"] = "sync"
 
 
 def _too_large(limit: str, allowed: int, actual: int, what: str) -> PayloadTooLargeError:
@@ -197,6 +205,8 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
         callback_url=str(submit.callback_url) if submit.callback_url else None,
         priority=submit.priority,
         cache=submit.cache,
+        max_cost_usd=submit.max_cost_usd,
+        mode=submit.mode,
     )
 
 
@@ -286,5 +296,9 @@ def request_hash(submission: Submission) -> str:
         canonical["priority"] = submission.priority
     if not submission.cache:
         canonical["cache"] = False
+    if submission.max_cost_usd is not None:
+        canonical["max_cost_usd"] = submission.max_cost_usd
+    if submission.mode != "sync":
+        canonical["mode"] = submission.mode
     data = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -12,7 +12,7 @@ import importlib
 from llmlabel.backends.base import Backend, BackendProfile
 from llmlabel.errors import ConfigError
 
-__all__ = ["BACKENDS", "Backend", "BackendProfile", "build_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendProfile", "backend_class", "build_backend"]
 
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "openai": ("llmlabel.backends.openai_http", "OpenAIHttpBackend", "pip install httpx"),
@@ -32,6 +32,11 @@ the official SDK instead ("openai/sdk")."""
 
 def build_backend(profile: BackendProfile) -> Backend:
     """The backend `profile.backend` names, configured by the profile."""
+    return backend_class(profile)(profile)
+
+
+def backend_class(profile: BackendProfile) -> type[Backend]:
+    """The class of the backend `profile.backend` names (no client is built)."""
     name = profile.backend
     if name == "openai" and profile.options.get("client") == "sdk":
         name = "openai/sdk"
@@ -47,5 +52,5 @@ def build_backend(profile: BackendProfile) -> Backend:
             f"the {profile.backend} backend needs a package that is not installed "
             f"({exc.name}): {install}"
         ) from exc
-    backend_class: type[Backend] = getattr(module, class_name)
-    return backend_class(profile)
+    found: type[Backend] = getattr(module, class_name)
+    return found

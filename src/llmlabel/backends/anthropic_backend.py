@@ -103,7 +103,8 @@ class AnthropicBackend(Backend):
     # Forced tool use adds a tool-use system prompt (313-346 tokens per Anthropic's docs).
     fixed_overhead_tokens = 400
 
-    def framing_tokens(self, messages: int) -> int:
+    @classmethod
+    def framing_tokens(cls, messages: int) -> int:
         """The tool-use system prompt plus a few tokens per message."""
         return 330 + 3 * messages
 

@@ -80,7 +80,8 @@ class Backend(ABC):
     # Anthropic's tool-use system prompt); part of the worst case a budget reserves.
     fixed_overhead_tokens: ClassVar[int] = 0
 
-    def framing_tokens(self, messages: int) -> int:
+    @classmethod
+    def framing_tokens(cls, messages: int) -> int:
         """Tokens the chat framing usually adds to `messages` messages (OpenAI: ~3 each + 3)."""
         return 3 * messages + 3
 

@@ -45,7 +45,7 @@ def effective_pricing(profile: BackendProfile) -> Pricing:
 
 
 def expected_prompt_tokens(
-    backend: Backend, messages: Sequence[Message], schema: dict[str, Any]
+    backend: Backend | type[Backend], messages: Sequence[Message], schema: dict[str, Any]
 ) -> int:
     """The usual size of a request's prompt: ~4 characters a token, schema and framing included."""
     chars = sum(len(m.content) for m in messages) + len(json.dumps(schema))

@@ -1,4 +1,4 @@
-"""`llmlabel label` and `llmlabel eval`: the labeling core in-process, no Redis needed."""
+"""`llmlabel label`, `eval` and `estimate`: the labeling core in-process, no Redis needed."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ from llmlabel.cli import app
 from llmlabel.cli.eval_calibration import calibrated_payload, resolve_target
 from llmlabel.domain import LabelRecord, Route
 from llmlabel.errors import BackendError, InputError, InvalidInputError
+from llmlabel.estimate import estimate_batch
 from llmlabel.evaluate import EvalReport, evaluate_records
+from llmlabel.guidelines import VersionRegistry
 from llmlabel.labeler import Labeler, build_labeler
 from llmlabel.settings import Settings
+from llmlabel.tasks import build_task
 from llmlabel.validation import MAX_DEPTH, loads
 
 _err = Console(stderr=True)
@@ -325,3 +328,43 @@ def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
                             ("order consistency", "order_consistency")]:
             row(name, lambda r, f=field: getattr(r.position_bias, f) if r.position_bias else None)
     Console().print(table)
+
+
+@app.command("estimate")
+def estimate_command(
+    task: TaskOpt, in_path: InOpt,
+    backend: BackendOpt = None, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    guideline_version: GuidelineOpt = None, prompt_version: PromptOpt = None,
+    limit: LimitOpt = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Price at the providers' batch-API rate")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """What labeling a JSONL file would cost: calls, tokens and USD as a range, and the time at the rate limit.
+
+    Renders the prompts of a sample of the items and counts their tokens; no provider is called.
+    """
+    items = read_items(in_path, limit)
+    overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
+    settings = Settings(**overrides)
+    registry = VersionRegistry()
+    task_impl = build_task(registry.guideline(task, guideline_version))
+    prompt = registry.prompt(task, prompt_version)
+    for line_no, item in enumerate(items, start=1):
+        try:
+            task_impl.validate_input(item)
+        except InputError as exc:
+            raise InputError(f"{in_path}: item {line_no} (id {item['id']!r}): {exc}", field=exc.field, line=line_no) from exc
+    result = estimate_batch(task_impl, prompt, settings.profile(), items, mode="offline" if offline else "sync")
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    table = Table(title=f"{task}: {result.items} items, {result.model} ({result.mode})")
+    for column in ("", "initial round only", "expected", "up to the cap"):
+        table.add_column(column, justify="right")
+    table.add_row("calls", str(result.calls_min), str(result.calls_expected), str(result.calls_max))
+    table.add_row("tokens", f"{result.tokens_min:,}", f"{result.tokens_expected:,}", f"{result.tokens_max:,}")
+    table.add_row("USD", f"{result.cost_usd_min:.4f}", f"{result.cost_usd_expected:.4f}", f"{result.cost_usd_max:.4f}")
+    Console().print(table)
+    minutes = result.minutes_at_rate_limit
+    _err.print(f"{result.basis}; " + (f"{minutes:.1f} min at the configured rate limit" if minutes is not None
+                                      else "no rate limit configured (LLMLABEL_REQUESTS_PER_MINUTE)"))

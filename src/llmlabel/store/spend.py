@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from llmlabel.domain import ItemState, PartialLabel
+from llmlabel.domain import ItemState, LabelRecord, PartialLabel
 from llmlabel.errors import BudgetExceededError, InputError, NotFoundError
 from llmlabel.spend import Attribution, CallOutcome, CallQuote
 from llmlabel.store import keys
@@ -400,3 +400,34 @@ class SpendMixin(StoreBase):
             self._audit(team, event.model_dump_json())
         return moved
 
+
+    # -- history for estimates ---------------------------------------------------
+
+    def label_history(
+        self, team: str, task: str, guideline_version: str, prompt_version: str, *, limit: int = 200
+    ) -> tuple[list[int], float | None]:
+        """Samples drawn per item and completion tokens per sample of recent labels of a version.
+
+        Reads at most `limit` label records from the team's newest batches of the
+        task pinned to these versions (what the estimate of a new batch learns from).
+        """
+        samples_used: list[int] = []
+        completion = drawn = 0
+        for batch_id in self._strs(self.redis.zrevrange(keys.batches(team), 0, 19)):
+            fields = self._strs(self.redis.hmget(keys.batch(team, batch_id), ["task", "gv", "pv", "total"]))
+            if fields[:3] != [task, guideline_version, prompt_version]:
+                continue
+            with self.redis.pipeline(transaction=False) as pipe:
+                for i in range(min(int(fields[3] or 0), limit - len(samples_used))):
+                    pipe.hget(keys.item(team, f"{batch_id}:{i}"), "record")
+                rows = pipe.execute()
+            for row in rows:
+                if not row:
+                    continue
+                record = LabelRecord.model_validate_json(row)
+                samples_used.append(record.samples_used)
+                completion += record.usage.completion_tokens
+                drawn += record.samples_used
+            if len(samples_used) >= limit:
+                break
+        return samples_used, (completion / drawn if drawn else None)

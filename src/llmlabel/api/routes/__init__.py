@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmlabel.api.routes import (
     batches,
+    budget,
     exports,
     gold,
     health,
@@ -18,6 +19,7 @@ __all__ = ["ROUTERS"]
 
 ROUTERS = (
     batches.router,
+    budget.router,
     exports.router,
     review_tools.router,
     review.router,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -20,7 +20,15 @@ from llmlabel.api.deps import (
     actor_of,
 )
 from llmlabel.api.problems import Problem
-from llmlabel.api.schemas import BatchList, BatchPublic, ItemsPage, ResultLine, RetryResult
+from llmlabel.api.schemas import (
+    BatchList,
+    BatchPublic,
+    BatchUpdate,
+    ItemsPage,
+    ResultLine,
+    ResumeResult,
+    RetryResult,
+)
 from llmlabel.api.submission import (
     Limits,
     Submission,
@@ -30,6 +38,7 @@ from llmlabel.api.submission import (
     validate_inputs,
 )
 from llmlabel.domain import ItemState
+from llmlabel.estimate import CostEstimate, History, estimate_batch
 from llmlabel.settings import Settings
 from llmlabel.store.models import BatchCreate, ItemView, Priority
 
@@ -86,6 +95,8 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
                             "(same messages, schema, model, sampling, sample index); "
                             "false: call the provider for every sample",
                         },
+                        "max_cost_usd": {"type": "number", "minimum": 0},
+                        "mode": {"type": "string", "enum": ["sync", "offline"]},
                     },
                 }
             },
@@ -100,11 +111,14 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
 @router.post(
     "",
     status_code=201,
-    response_model=BatchPublic,
-    summary="Submit a batch (JSON body or NDJSON upload)",
+    response_model=BatchPublic | CostEstimate,
+    summary="Submit a batch (JSON body or NDJSON upload), or estimate its cost (?dry_run=true)",
     openapi_extra=_SUBMIT_BODY_DOC,
     responses={
-        200: {"description": "Replay of an earlier request with the same Idempotency-Key"},
+        200: {
+            "description": "Replay of an earlier request with the same Idempotency-Key, "
+            "or the cost estimate of a dry run (nothing stored)"
+        },
         409: {"description": "Idempotency-Key reused with another body"},
         413: {"description": "Over a size limit"},
         422: {"description": "Invalid batch; the problem names lines/indices and fields"},
@@ -129,7 +143,16 @@ def submit_batch(
         Priority, Query(description="NDJSON: low, normal or high (weight in the team's share)")
     ] = "normal",
     cache: Annotated[bool, Query(description="NDJSON: reuse identical earlier calls")] = True,
-) -> BatchPublic:
+    max_cost_usd: Annotated[
+        float | None, Query(ge=0, allow_inf_nan=False, description="NDJSON: the batch's cost cap")
+    ] = None,
+    mode: Annotated[
+        Literal["sync", "offline"] | None, Query(description="NDJSON: sync or offline")
+    ] = None,
+    dry_run: Annotated[
+        bool, Query(description="Estimate the cost and calls; store and label nothing")
+    ] = False,
+) -> BatchPublic | CostEstimate:
     """Validate every item against the task, then store the batch and queue it for labeling."""
     limits = limits_of(settings)
     media_type = _media_type(content_type)
@@ -148,6 +171,8 @@ def submit_batch(
             prompt_version=prompt_version, callback_url=callback_url,
             priority=priority, cache=cache,
         )
+        submission.max_cost_usd = max_cost_usd
+        submission.mode = mode or "sync"
     elif media_type == "application/json" or media_type.endswith("+json"):
         submission = parse_json_batch(body, limits)
     else:
@@ -163,6 +188,19 @@ def submit_batch(
         prompt_version=submission.prompt_version,
     )
     validate_inputs(resolved.task, submission.items)
+    if dry_run:
+        response.status_code = 200
+        samples_used, per_sample = store.label_history(
+            principal.team, submission.task, resolved.guideline.version, resolved.prompt.version
+        )
+        return estimate_batch(
+            resolved.task,
+            resolved.prompt,
+            settings.profile(),
+            [entry.item for entry in submission.items],
+            mode=submission.mode,
+            history=History(samples_used, per_sample),
+        )
     # Labels made for this batch will carry these versions: refuse them now if a
     # version's file changed since labels first used it.
     store.pin_hash("guideline", submission.task, resolved.guideline.version,
@@ -179,6 +217,8 @@ def submit_batch(
             callback_url=submission.callback_url,
             priority=submission.priority,
             cache=submission.cache,
+            max_cost_usd=submission.max_cost_usd,
+            mode=submission.mode,
         ),
         idempotency_key=idempotency_key,
         request_hash=request_hash(submission),
@@ -272,5 +312,34 @@ def retry_failed(principal: Operator, store: StoreDep, batch_id: str) -> RetryRe
     return RetryResult(
         batch_id=batch_id,
         requeued=requeued,
+        batch=BatchPublic.of(store.get_batch(principal.team, batch_id)),
+    )
+
+
+@router.patch("/{batch_id}", response_model=ResumeResult, summary="Change a batch's cost cap")
+def update_batch(
+    principal: Operator, store: StoreDep, batch_id: str, body: BatchUpdate
+) -> ResumeResult:
+    """Set or remove the batch's cap (operator); items paused by a budget resume."""
+    resumed = store.set_batch_cap(
+        principal.team, batch_id, body.max_cost_usd, actor=actor_of(principal)
+    )
+    return ResumeResult(
+        batch_id=batch_id,
+        resumed=resumed,
+        batch=BatchPublic.of(store.get_batch(principal.team, batch_id)),
+    )
+
+
+@router.post("/{batch_id}/resume", response_model=ResumeResult, summary="Resume paused items")
+def resume_batch(principal: Operator, store: StoreDep, batch_id: str) -> ResumeResult:
+    """Queue the batch's items paused by a budget again, where they stopped (operator).
+
+    Items the caps still cannot take pause again at their next call.
+    """
+    resumed = store.resume_batch(principal.team, batch_id, actor=actor_of(principal))
+    return ResumeResult(
+        batch_id=batch_id,
+        resumed=resumed,
         batch=BatchPublic.of(store.get_batch(principal.team, batch_id)),
     )
