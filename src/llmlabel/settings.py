@@ -99,6 +99,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Request body size, at most")
     max_item_bytes: int = Field(256 * 1024, description="One item's JSON size, at most")
 
+    # -- webhooks ------------------------------------------------------------------
+    callback_allow: str = Field(
+        "",
+        description="Comma-separated hosts (*.example.com), IPs or networks webhooks may reach "
+        "although they are not public (loopback, private, link-local...)",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Per delivery attempt")
+    webhook_max_attempts: int = Field(8, ge=1, description="Attempts before a delivery fails")
+    webhook_backoff_s: float = Field(
+        30.0, gt=0, description="Wait before the first retry; doubles each time (1 h at most)"
+    )
+    webhook_concurrency: int = Field(4, ge=1, description="Deliveries in flight per worker")
+
     def profile(self) -> BackendProfile:
         """The backend profile these settings describe, choosing a default backend."""
         backend = self.backend

@@ -264,14 +264,22 @@ def test_callback_is_due_once_when_the_last_item_leaves_labeling(cstore: Store) 
     assert len(work) == 3 and {w.batch_id for w in claimed} == {info.id, silent}
     assert cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT))
     assert cstore.fail_item(work[1], "boom")
-    assert cstore.pop_callbacks() == []
+    assert cstore.promote_callbacks() == 0
     assert cstore.save_label(work[2], record(work[2].item_id, Route.REVIEW))
-    (due,) = cstore.pop_callbacks()
-    assert due[1] == "http://receiver/done"
-    assert due[0].id == info.id and due[0].labeled and due[0].counts[ItemState.FAILED] == 1
-    assert cstore.pop_callbacks() == []
-    # Retrying the failure and finishing again makes the callback due again.
+    assert cstore.promote_callbacks() == 1
+    (due,) = cstore.claim_deliveries(limit=10, lease_s=30)
+    assert (due.url, due.batch_id, due.attempts) == ("http://receiver/done", info.id, 0)
+    shown = cstore.get_batch("acme", info.id)
+    assert shown.labeled and shown.counts[ItemState.FAILED] == 1
+    assert shown.callback is not None and shown.callback.state == "delivering"
+    # Leased: no second thread gets it while the first one sends.
+    assert cstore.promote_callbacks() == 0 and cstore.claim_deliveries(limit=10, lease_s=30) == []
+    cstore.finish_delivery(due, state="delivered", attempts=1, status=204, error=None)
+    delivered = cstore.get_batch("acme", info.id).callback
+    assert delivered is not None and (delivered.state, delivered.last_status) == ("delivered", 204)
+    # Retrying the failure and finishing again makes a new delivery due.
     assert cstore.retry_failed("acme", info.id, actor="op") == 1
     (again,) = cstore.claim_labeling(5)
     assert cstore.save_label(again, record(again.item_id, Route.ACCEPT))
-    assert [d[0].id for d in cstore.pop_callbacks()] == [info.id]
+    assert cstore.promote_callbacks() == 1
+    assert [d.batch_id for d in cstore.claim_deliveries(limit=10, lease_s=30)] == [info.id]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from llmlabel.api.metrics import ApiMetrics, MetricsMiddleware
 from llmlabel.api.problems import install_problem_handlers
 from llmlabel.api.routes import ROUTERS
+from llmlabel.api.serving import install_access_log_filter
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Store
@@ -46,6 +47,7 @@ def create_app(
     app.state.registry = registry or VersionRegistry()
     app.state.metrics = ApiMetrics(store)
     install_problem_handlers(app)
+    install_access_log_filter()
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

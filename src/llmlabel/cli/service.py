@@ -91,10 +91,14 @@ def serve(
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
+    from llmlabel.api.serving import ProblemH11Protocol
+
     _resolved_settings()
     uvicorn.run(
         "llmlabel.api.app:create_app",
         factory=True,
+        # h11 with problem+json answers to requests that are not valid HTTP.
+        http=ProblemH11Protocol,
         host=host,
         port=port,
         workers=workers,

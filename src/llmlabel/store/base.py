@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.commands.core import Script
@@ -13,11 +14,11 @@ from redis.commands.core import Script
 from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
 from llmlabel.errors import ConfigError, StoreError
 from llmlabel.settings import Settings
-from llmlabel.store import jobs, keys, lua, lua_review, lua_spend
-from llmlabel.store.models import BatchInfo, ItemView, SecondReview
+from llmlabel.store import jobs, keys, lua, lua_review, lua_spend, lua_webhooks
+from llmlabel.store.models import BatchInfo, CallbackStatus, ItemView, SecondReview
 from llmlabel.store.spend_models import spend_of
 
-__all__ = ["StoreBase", "item_view", "split_item_id"]
+__all__ = ["StoreBase", "callback_status", "item_view", "split_item_id", "strip_credentials"]
 
 # Item ids per READY script call (one script call must stay short: it blocks Redis).
 _READY_CHUNK = 2000
@@ -60,6 +61,39 @@ def _projected_cost(counts: dict[str, int], total: int, cost: float) -> float | 
     return round(cost * total / finished, 6)
 
 
+def strip_credentials(url: str | None) -> str | None:
+    """A URL without `user:password@` (refused at submit since; older batches may hold one)."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def _number(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def callback_status(fields: Mapping[str, str]) -> CallbackStatus | None:
+    """The batch's latest webhook delivery, from its `cb_*` fields (None before the first)."""
+    delivery = fields.get("cb_delivery")
+    if not delivery:
+        return None
+    status = fields.get("cb_last_status")
+    return CallbackStatus(
+        delivery_id=delivery,
+        state=fields.get("cb_state", "pending"),  # type: ignore[arg-type]
+        attempts=int(fields.get("cb_attempts") or 0),
+        last_status=int(status) if status else None,
+        last_error=fields.get("cb_last_error") or None,
+        last_attempt_at=_number(fields.get("cb_last_at")),
+        next_attempt_at=_number(fields.get("cb_next_at")),
+        delivered_at=_number(fields.get("cb_delivered_at")),
+    )
+
+
 def batch_info(
     team: str,
     batch_id: str,
@@ -87,7 +121,8 @@ def batch_info(
         progress=round(done / total, 6) if total else 1.0,
         usage=_usage(fields, "u:"),
         metadata=json.loads(fields.get("metadata", "{}")),
-        callback_url=fields.get("callback_url") or None,
+        callback_url=strip_credentials(fields.get("callback_url") or None),
+        callback=callback_status(fields),
         state="done" if done == total else "paused" if paused and not pending else "running",
         labeled=pending == 0 and paused == 0,
         mode=fields.get("mode") or "sync",  # type: ignore[arg-type]
@@ -167,7 +202,7 @@ class StoreBase:
         self._rq_redis: redis.Redis | None = None
         self._scripts: dict[str, Script] = {
             name: redis_client.register_script(getattr(module, name))
-            for module in (lua, lua_review, lua_spend)
+            for module in (lua, lua_review, lua_spend, lua_webhooks)
             for name in module.__all__
         }
 

@@ -19,6 +19,8 @@ __all__ = [
     "ROOT",
     "TEAM_RE",
     "apikey",
+    "apikey_ids",
+    "apikeys",
     "batch",
     "batch_state",
     "batches",
@@ -44,10 +46,12 @@ __all__ = [
     "labeling_leases",
     "new_batch_id",
     "pins",
+    "purges",
     "ratelimit",
     "ready",
     "reservation",
     "reservations",
+    "retention",
     "review2_leases",
     "review2_queue",
     "review2_queue_batch",
@@ -63,6 +67,7 @@ __all__ = [
     "spend_models",
     "spend_total",
     "state_totals",
+    "team_apikeys",
     "team_audit",
     "team_budget",
     "team_paused",
@@ -76,6 +81,10 @@ __all__ = [
     "version_active",
     "version_history",
     "version_stack",
+    "webhook_delivery",
+    "webhook_secret",
+    "webhook_seq",
+    "webhooks_due",
 ]
 
 ROOT = "ll"
@@ -391,3 +400,51 @@ def ratelimit(backend: str, base_url: str, model: str, part: str) -> str:
     """The shared rate limit of one provider account and model: its log, tokens or sum."""
     scope = hashlib.sha256(f"{backend}|{base_url}|{model}".encode()).hexdigest()[:16]
     return f"{ROOT}:rl:{scope}:{part}"
+
+
+# -- webhooks, API key lifecycle, data lifecycle (security) ---------------------------
+
+
+def webhook_secret(team: str) -> str:
+    """Hash: the team's webhook signing secret and when it was made."""
+    return f"{team_prefix(team)}whsecret"
+
+
+def webhook_delivery(team: str, delivery_id: str) -> str:
+    """Hash: one webhook delivery: batch, url, body, state, attempts, last status and error."""
+    return f"{team_prefix(team)}wh:{delivery_id}"
+
+
+def webhooks_due() -> str:
+    """Sorted set of "team|delivery_id" by when the next attempt is due (all teams)."""
+    return f"{ROOT}:webhooks:due"
+
+
+def webhook_seq() -> str:
+    """Counter: webhook delivery ids."""
+    return f"{ROOT}:webhooks:seq"
+
+
+def team_apikeys(team: str) -> str:
+    """Sorted set of the team's API key hashes by creation time."""
+    return f"{team_prefix(team)}keys"
+
+
+def apikeys() -> str:
+    """Sorted set of every API key hash by creation time (the CLI lists all teams)."""
+    return f"{ROOT}:keys"
+
+
+def apikey_ids() -> str:
+    """Hash: key_id (shown to users) -> the key's sha256 (where its record lives)."""
+    return f"{ROOT}:keyids"
+
+
+def retention() -> str:
+    """Hash: team -> retention period in seconds (finished batches older than it expire)."""
+    return f"{ROOT}:retention"
+
+
+def purges() -> str:
+    """Sorted set of "team|batch_id|total" whose deleted items are still being removed."""
+    return f"{ROOT}:purges"

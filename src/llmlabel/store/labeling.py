@@ -11,8 +11,8 @@ import redis
 
 from llmlabel.domain import Completion, ItemState, LabelRecord, PartialLabel, Route
 from llmlabel.store import keys
-from llmlabel.store.base import StoreBase, batch_info
-from llmlabel.store.models import BatchInfo, ReapReport, WorkItem, latency_bucket
+from llmlabel.store.base import StoreBase
+from llmlabel.store.models import ReapReport, WorkItem, latency_bucket
 
 __all__ = ["LabelingMixin"]
 
@@ -199,26 +199,6 @@ class LabelingMixin(StoreBase):
                 self._run("RELEASE_REVIEWS", [], [keys.team_prefix(team), self._now()])
             )
         return report
-
-    def pop_callbacks(self, *, limit: int = 100) -> list[tuple[BatchInfo, str]]:
-        """Take batches whose labeling finished and that asked for a callback: (info, url).
-
-        Each finish is handed out once (at most once: a worker that dies while
-        posting loses that callback).
-        """
-        out: list[tuple[BatchInfo, str]] = []
-        for _ in range(limit):
-            member = self._text(self.redis.lpop(keys.callbacks()))
-            if member is None:
-                break
-            team, _, batch_id = member.partition("|")
-            fields = self._hash(keys.batch(team, batch_id))
-            if "task" not in fields:
-                continue  # deleted since
-            info = batch_info(team, batch_id, fields)
-            if info.callback_url:
-                out.append((info, info.callback_url))
-        return out
 
     def _dispatch_stalled(self) -> int:
         """Make ready the queued items of batches whose submitter died before doing so."""

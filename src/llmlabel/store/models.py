@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "BatchCreate",
     "BatchInfo",
+    "CallbackStatus",
     "CounterCheck",
     "Decision",
     "ItemView",
@@ -74,6 +75,21 @@ class BatchCreate(BaseModel):
     cache: bool = True
 
 
+class CallbackStatus(BaseModel):
+    """The latest webhook delivery of a batch (one per time its labeling finished)."""
+
+    delivery_id: str
+    state: Literal["pending", "delivering", "delivered", "failed"] = Field(
+        description="pending: waiting for its (next) attempt; failed: attempts ran out"
+    )
+    attempts: int = 0
+    last_status: int | None = Field(None, description="HTTP status of the last attempt")
+    last_error: str | None = Field(None, description="Why the last attempt failed")
+    last_attempt_at: float | None = None
+    next_attempt_at: float | None = None
+    delivered_at: float | None = None
+
+
 class BatchInfo(BaseModel):
     """A batch's progress: item counts by state, usage so far, overall state."""
 
@@ -93,6 +109,9 @@ class BatchInfo(BaseModel):
     usage: Usage
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
+    callback: CallbackStatus | None = Field(
+        None, description="Delivery of the webhook to callback_url, once labeling finished"
+    )
     # "done" once every item is terminal; "paused" when nothing is left to label but
     # items paused by a budget; `labeled` turns true when no item is queued,
     # labeling or paused (the rest wait for reviewers).

@@ -1,7 +1,7 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets, webhook deliveries); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -19,6 +19,7 @@ from llmlabel.store.review_tools import ReviewToolsMixin
 from llmlabel.store.spend import SpendMixin
 from llmlabel.store.stats import StatsMixin
 from llmlabel.store.versions import VersionsMixin
+from llmlabel.store.webhooks import WebhooksMixin
 
 __all__ = ["Store"]
 
@@ -35,6 +36,7 @@ class Store(
     GoldMixin,
     GoldReviewMixin,
     SpendMixin,
+    WebhooksMixin,
 ):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 

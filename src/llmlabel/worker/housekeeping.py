@@ -1,4 +1,8 @@
-"""The housekeeping thread of every worker: the reaper, then callbacks, every interval."""
+"""The housekeeping thread of every worker: the reaper, every interval.
+
+Webhook deliveries have their own thread (`llmlabel.delivery.WebhookThread`), so a
+receiver that hangs never delays the re-queueing of dead workers' items.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import threading
 from llmlabel.errors import LlmlabelError
 from llmlabel.settings import Settings
 from llmlabel.store import Store
-from llmlabel.worker.callbacks import deliver_callbacks
 
 __all__ = ["Housekeeper"]
 
@@ -16,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class Housekeeper(threading.Thread):
-    """A daemon thread that runs `Store.reap` (and delivers callbacks) every `reap_interval_s`."""
+    """A daemon thread that runs `Store.reap` every `reap_interval_s`."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(name="llmlabel-housekeeper", daemon=True)
@@ -28,9 +31,6 @@ class Housekeeper(threading.Thread):
     def run(self) -> None:
         while not self.stopped.is_set():
             self.reap_once()
-            # Separate from the reap: a slow callback receiver must not delay recovery
-            # by more than this pass (and delivery may move to its own thread).
-            self.deliver_callbacks()
             self.stopped.wait(self.interval)
 
     def reap_once(self) -> None:
@@ -46,13 +46,6 @@ class Housekeeper(threading.Thread):
         counts = report.model_dump()
         if any(counts.values()):
             logger.info("reap.done %s", counts)
-
-    def deliver_callbacks(self) -> None:
-        """Deliver due batch-finished callbacks now (also run after each reap pass)."""
-        try:
-            deliver_callbacks(self.store)
-        except Exception:  # the thread that reaps must outlive any callback trouble
-            logger.exception("callback.crashed")
 
     def stop(self) -> None:
         self.stopped.set()

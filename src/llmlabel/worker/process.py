@@ -7,7 +7,9 @@ Three threads:
   labeling (gold labeling, evaluations: `llmlabel.gold_jobs`), and owns the
   signals: SIGTERM stops RQ, then the labeling loop, which hands back what it
   has not finished;
-- the housekeeping thread reaps dead workers' items and delivers callbacks.
+- the housekeeping thread reaps dead workers' items;
+- the webhook thread delivers batch callbacks (`llmlabel.delivery`): a slow or dead
+  receiver never holds up the reaper.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from llmlabel.delivery import WebhookThread
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Store
 from llmlabel.store.jobs import queue_for
@@ -150,6 +153,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     # Re-queue what dead workers left before taking new work.
     housekeeper.reap_once()
     housekeeper.start()
+    webhooks = WebhookThread(settings)
+    webhooks.start()
     try:
         if burst:
             labeled = asyncio.run(run_labeling(settings, burst=True, owner=owner))
@@ -166,4 +171,4 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     finally:
         housekeeper.stop()
         housekeeper.reap_once()
-        housekeeper.deliver_callbacks()
+        webhooks.stop()

@@ -13,6 +13,7 @@ from llmlabel.api.routes import (
     stats,
     ui,
     versions,
+    webhooks,
 )
 
 __all__ = ["ROUTERS"]
@@ -25,6 +26,7 @@ ROUTERS = (
     review.router,
     stats.router,
     versions.router,
+    webhooks.router,
     gold.router,
     health.router,
     ui.router,

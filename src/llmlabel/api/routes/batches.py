@@ -41,6 +41,7 @@ from llmlabel.domain import ItemState
 from llmlabel.estimate import CostEstimate, History, estimate_batch
 from llmlabel.settings import Settings
 from llmlabel.store.models import BatchCreate, ItemView, Priority
+from llmlabel.webhooks import parse_allow_list, resolve_destination
 
 __all__ = ["router"]
 
@@ -182,6 +183,9 @@ def submit_batch(
             f"or {NDJSON_MEDIA_TYPE}",
             slug="unsupported-media-type",
         )
+    if submission.callback_url is not None:
+        # Checked again before every delivery: DNS can change in between.
+        resolve_destination(submission.callback_url, parse_allow_list(settings.callback_allow))
     resolved = resolve_versions(
         registry, store, submission.task,
         guideline_version=submission.guideline_version,
