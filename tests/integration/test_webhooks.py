@@ -205,6 +205,15 @@ def test_a_hanging_receiver_does_not_delay_recovery(
     store = Store.from_settings(make_settings(labeling_lease_s=lease_s))
     env = service_env(redis_url, fake_provider, tmp_path, callback_allow="127.0.0.1",
                       webhook_timeout_s=120, labeling_lease_s=lease_s, reap_interval_s=0.5)
+    stranded, _ = store.create_batch(
+        principal(team=TEAM),
+        BatchCreate(task="classification",
+                    items=[{"id": f"s{k}", "text": f"stranded {k}"} for k in range(4)],
+                    guideline_version="v1", prompt_version="v1"),
+        idempotency_key=None, request_hash="s",
+    )
+    # A worker that died mid-labeling: the items hold leases nobody renews.
+    assert len(store.claim_labeling(4, owner="dead")) == 4
     hung = []
     for k in range(3):
         info, _ = store.create_batch(
@@ -215,16 +224,8 @@ def test_a_hanging_receiver_does_not_delay_recovery(
             idempotency_key=None, request_hash=f"h{k}",
         )
         hung.append(info.id)
-    stranded, _ = store.create_batch(
-        principal(team=TEAM),
-        BatchCreate(task="classification",
-                    items=[{"id": f"s{k}", "text": f"stranded {k}"} for k in range(4)],
-                    guideline_version="v1", prompt_version="v1"),
-        idempotency_key=None, request_hash="s",
-    )
-    # A worker that died mid-labeling: the items hold leases nobody renews.
-    assert len(store.begin_labeling(TEAM, [f"{stranded.id}:{k}" for k in range(4)])) == 4
     processes.worker(env, name="w-recover")
+
     def delivery_state(batch_id: str) -> str | None:
         callback = store.get_batch(TEAM, batch_id).callback
         return callback.state if callback else None
