@@ -20,7 +20,16 @@ from llmlabel.backends.callcache import CallCache, sample_or_reuse
 from llmlabel.backends.sampling import effective_pricing
 from llmlabel.calibration import FITTED_SIGNAL, CalibrationFit, FitStatus, is_audited
 from llmlabel.consistency import next_round_size, should_stop
-from llmlabel.domain import Completion, Consensus, LabelRecord, PartialLabel, Route, Sample, Usage
+from llmlabel.domain import (
+    Completion,
+    Consensus,
+    LabelRecord,
+    Message,
+    PartialLabel,
+    Route,
+    Sample,
+    Usage,
+)
 from llmlabel.errors import BudgetExceededError
 from llmlabel.guidelines import PromptTemplate, VersionRegistry
 from llmlabel.prompts import render_messages
@@ -229,6 +238,50 @@ class Labeler:
             update={"cost_usd": effective_pricing(self.backend.profile).cost(usage)}
         )
         return self.record(record.id, view, record.samples[:drawn], usage)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The JSON schema every answer must fill."""
+        return self._schema
+
+    def plan_next(
+        self, view: BaseModel, samples: list[Sample], round_end: int
+    ) -> tuple[list[tuple[int, list[int]]], int]:
+        """The provider calls (variant, sample indices) an item needs next, and its round's end.
+
+        For drawing outside `label` (provider batch APIs: one round per provider
+        batch): the missing samples of the current round first, then the next round
+        unless the samples drawn settle the item. No calls: the item is done.
+        """
+        policy = self.guideline.sampling
+        have = {s.index for s in samples}
+        wanted = [i for i in range(round_end) if i not in have]
+        if not wanted:
+            if samples and self.fixed_k is None:
+                keys = self.task.aggregate(view, samples).answer_keys
+                if should_stop(keys, len(samples), policy):
+                    return [], round_end
+            k = next_round_size(len(samples), policy, self.fixed_k)
+            if not k:
+                return [], round_end
+            wanted = list(range(len(samples), len(samples) + k))
+            round_end = len(samples) + k
+        by_variant: dict[int, list[int]] = defaultdict(list)
+        for index in wanted:
+            by_variant[self.task.variants(view, 1, index)[0]].append(index)
+        if self.backend.supports_n:
+            return list(by_variant.items()), round_end
+        return [(v, [i]) for v, group in by_variant.items() for i in group], round_end
+
+    def messages_for(self, view: BaseModel, variant: int) -> list[Message]:
+        """The rendered messages of one prompt variant of an item."""
+        return render_messages(self.task, self.prompt, view, variant)
+
+    def samples_of(
+        self, view: BaseModel, variant: int, indices: list[int], completion: Completion
+    ) -> list[Sample]:
+        """The samples one completion's choices are, at these indices."""
+        return self._parse(view, variant, indices, completion)
 
     def _calls_for(self, view: BaseModel, start: int, k: int) -> int:
         """Provider calls one round of k samples from `start` makes."""

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     max_label_attempts: int = Field(
         3, ge=1, description="Workers lost while labeling one item before it is marked failed"
     )
+    offline_poll_s: float = Field(
+        60.0, gt=0, description="How often a worker polls the provider batches of offline batches"
+    )
+    offline_flush_s: float = Field(
+        2.0, gt=0, description="How long a worker gathers offline items before one provider batch"
+    )
     reap_interval_s: float = Field(
         5.0, gt=0, description="How often each worker re-queues items of dead workers"
     )

@@ -9,7 +9,9 @@ key): the same last user message always gets the same answer, except for the
 It can also answer 429 (over --rate-limit-rpm/--rate-limit-tpm, or a
 --throttle-rate share of requests, for bursts), 500/503
 (--error-rate), hang past the client timeout (--timeout-rate) or return
-non-JSON content (--malformed-rate). GET /stats counts, POST /reset clears the
+non-JSON content (--malformed-rate). The OpenAI Batch API is there too
+(tests/support/fake_batches.py: files, batches, output and error files; lines
+fail at --error-rate). GET /stats counts, POST /reset clears the
 counters, POST /config changes any option at runtime (storm tests).
 """
 
@@ -39,6 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.fake_answers import generate, unit
+from tests.support.fake_batches import FakeBatches
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Options:
     # Share of requests answered 429 whatever the window says: toggled via /config, a burst.
     throttle_rate: float = 0.0
     throttle_retry_after_s: float = 1.0
+    # Batch API: seconds a provider batch stays in_progress before it completes.
+    batch_delay_s: float = 0.5
     seed: int = 1
 
 
@@ -145,6 +150,12 @@ class FakeProvider:
             return JSONResponse({"error": {"message": "hung", "type": "timeout"}}, 504)
         jitter = self.rng.uniform(-opts.latency_jitter_ms, opts.latency_jitter_ms)
         await asyncio.sleep(max(0.0, opts.latency_ms + jitter) / 1000)
+        return JSONResponse(self.completion(body))
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A chat.completion answer to `body`, billed (counted) as answered."""
+        messages = body.get("messages", [])
+        prompt_tokens = _prompt_tokens(body, messages)
         choices = self._choices(body, messages)
         completion_tokens = sum(len(c["message"]["content"]) // 4 + 1 for c in choices)
         model = self.stats["models"][body.get("model", "")]
@@ -156,21 +167,19 @@ class FakeProvider:
         self.stats["completion_tokens"] += completion_tokens
         self.stats["cached_tokens"] += cached
         self.stats["ok"] += 1
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{self.stats['requests']}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": choices,
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                    "prompt_tokens_details": {"cached_tokens": cached},
-                },
-            }
-        )
+        return {
+            "id": f"chatcmpl-{self.stats['requests']}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
+        }
 
     def _cached_tokens(self, messages: list[dict[str, Any]]) -> int:
         """OpenAI-style prompt caching: a prefix of >= 1024 tokens seen before is served
@@ -229,11 +238,13 @@ class FakeProvider:
 
 
 def create_app(options: Options) -> Starlette:
-    """The Starlette app serving one FakeProvider."""
+    """The Starlette app serving one FakeProvider (and its OpenAI Batch API)."""
     provider = FakeProvider(options)
+    batches = FakeBatches(provider)
     return Starlette(
         routes=[
             Route("/v1/chat/completions", provider.chat, methods=["POST"]),
+            *batches.routes(),
             Route("/stats", provider.get_stats, methods=["GET"]),
             Route("/reset", provider.post_reset, methods=["POST"]),
             Route("/config", provider.post_config, methods=["POST"]),

@@ -45,6 +45,8 @@ __all__ = [
     "item",
     "labeling_leases",
     "new_batch_id",
+    "offline_due",
+    "offline_job",
     "pins",
     "purges",
     "ratelimit",
@@ -448,3 +450,13 @@ def retention() -> str:
 def purges() -> str:
     """Sorted set of "team|batch_id|total" whose deleted items are still being removed."""
     return f"{ROOT}:purges"
+
+
+def offline_job(job_id: str) -> str:
+    """String: JSON of one provider batch in flight (its lines, reservations, items' leases)."""
+    return f"{ROOT}:offline:{job_id}"
+
+
+def offline_due() -> str:
+    """Sorted set of offline job ids by their next poll time."""
+    return f"{ROOT}:offline:due"

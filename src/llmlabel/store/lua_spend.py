@@ -19,7 +19,7 @@ from __future__ import annotations
 from llmlabel.store import keys
 from llmlabel.store.lua import _script
 
-__all__ = ["HIT", "PAUSE", "REAP_SPEND", "RESERVE", "RESUME", "SETTLE"]
+__all__ = ["HIT", "PAUSE", "REAP_SPEND", "RELEASE", "RESERVE", "RESUME", "SETTLE"]
 
 _LEDGER = """
 local GLOBAL, GLOBAL_MODELS = '@GLOBAL@', '@GLOBAL_MODELS@'
@@ -132,6 +132,16 @@ end
 add(r[3], r[4], r[5], r[6], r[7], r[8], r[9], v)
 redis.call('HSET', KEYS[1], 'state', 'settled')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+""")
+
+RELEASE = _spend_script("""
+-- KEYS: reservation, pending. ARGV: id. A reservation whose request was never sent: gone, uncounted.
+local r = redis.call('HMGET', KEYS[1], unpack(R_FIELDS))
+if r[1] ~= 'pending' then return 0 end
+release(r[3], r[4], r[8], r[9], tonumber(r[2]))
+redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """)

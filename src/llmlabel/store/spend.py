@@ -175,6 +175,12 @@ class SpendMixin(StoreBase):
             )
         )
 
+    def release_call(self, reservation: str) -> bool:
+        """Drop a pending reservation whose request was never sent (nothing is counted)."""
+        return bool(
+            self._run("RELEASE", [keys.reservation(reservation), keys.reservations()], [reservation])
+        )
+
     def record_hit(self, who: Attribution, model: str) -> None:
         """Count one result-cache hit for `who`."""
         day, month = period_ids(self._now())

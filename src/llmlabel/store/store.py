@@ -14,6 +14,7 @@ from llmlabel.store.gold import GoldMixin
 from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
 from llmlabel.store.models import ReapReport
+from llmlabel.store.offline import OfflineMixin
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_tools import ReviewToolsMixin
 from llmlabel.store.spend import SpendMixin
@@ -37,6 +38,7 @@ class Store(
     GoldReviewMixin,
     SpendMixin,
     WebhooksMixin,
+    OfflineMixin,
 ):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 

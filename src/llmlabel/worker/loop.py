@@ -37,6 +37,7 @@ from llmlabel.store import Store
 from llmlabel.store.models import WorkItem
 from llmlabel.store.spend import Offload
 from llmlabel.worker.labelers import LabelerPool
+from llmlabel.worker.offline import OfflineRunner
 
 __all__ = ["ItemCallCache", "LabelingLoop"]
 
@@ -105,6 +106,7 @@ class LabelingLoop:
         # The store is sync (redis-py): its calls run in these threads, so the loop
         # never stops every item in flight while one Redis reply is on its way.
         self._io = ThreadPoolExecutor(max_workers=_IO_THREADS, thread_name_prefix="llmlabel-io")
+        self.offline = OfflineRunner(settings, store, pool, self.offload)
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         """Run one sync store call in an I/O thread."""
@@ -118,6 +120,7 @@ class LabelingLoop:
     async def run(self, *, burst: bool = False) -> Counter[str]:
         """Label until stopped (with burst: until nothing is ready and nothing is held)."""
         heartbeat = asyncio.create_task(self._renew_leases(self.settings.labeling_lease_s / 3))
+        offline = asyncio.create_task(self._run_offline())
         idle = 0
         try:
             while not self._stop.is_set():
@@ -145,6 +148,12 @@ class LabelingLoop:
                 idle += 1
         finally:
             await self._drain()
+            offline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await offline
+            if self.offline.pending:
+                with contextlib.suppress(LlmlabelError, *_STORE_ERRORS):
+                    await self.offline.flush()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -174,6 +183,14 @@ class LabelingLoop:
 
     async def _label_one(self, work: WorkItem) -> str:
         """Label one item and write the outcome; returns which counter to bump."""
+        try:
+            if await self.offline.is_offline(work):
+                # Labeled through the provider's batch API; the slot frees at once.
+                self.offline.add(work)
+                return "offline"
+        except _STORE_ERRORS as exc:
+            logger.warning("label.mode_failed item_id=%s error=%s", work.item_id, exc)
+            return "lost"
         cache = None
         if work.cache and self.settings.call_cache_ttl_s > 0:
             cache = ItemCallCache(self.store, work.team, self.offload)
@@ -229,13 +246,28 @@ class LabelingLoop:
         """Keep the leases of every held item alive: one script call for all of them."""
         while True:
             await asyncio.sleep(every_s)
-            if not self.held:
+            held = [*self.held.values(), *self.offline.pending.values()]
+            if not held:
                 continue
             try:
-                await self.offload(self.store.renew_labeling, list(self.held.values()))
+                await self.offload(self.store.renew_labeling, held)
             except (LlmlabelError, redis.RedisError) as exc:
                 # Keep trying: a lease lost meanwhile only means another worker relabels.
                 logger.warning("lease.renew_failed error=%s", exc)
+
+    async def _run_offline(self) -> None:
+        """Submit gathered offline items every `offline_flush_s`, poll provider batches when due."""
+        every = min(self.settings.offline_flush_s, self.settings.offline_poll_s)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if self.offline.pending:
+                    await self.offline.flush()
+                await self.offline.poll()
+            except (LlmlabelError, *_STORE_ERRORS) as exc:
+                logger.warning("offline.step_failed error=%s", exc)
+            except Exception:  # loop edge: keep polling whatever one round did
+                logger.exception("offline.crashed")
 
     async def _drain(self) -> None:
         """Let started items finish for a moment, then hand back what is left."""

@@ -192,6 +192,15 @@ def submit_batch(
         prompt_version=submission.prompt_version,
     )
     validate_inputs(resolved.task, submission.items)
+    if submission.mode == "offline" and settings.profile().backend not in ("openai", "anthropic"):
+        raise Problem(
+            422,
+            f'"mode": "offline" needs a provider batch API (openai or anthropic); this server '
+            f"labels with the {settings.profile().backend} backend",
+            title="Invalid batch",
+            slug="invalid-batch",
+            errors=[{"field": "mode", "message": "offline needs the openai or anthropic backend"}],
+        )
     if dry_run:
         response.status_code = 200
         samples_used, per_sample = store.label_history(
