@@ -82,7 +82,7 @@ def get_principal(
     if principal is None:
         raise Problem(
             401,
-            "unknown or revoked API key",
+            "unknown, revoked or expired API key",
             slug="unauthorized",
             headers={"WWW-Authenticate": 'Bearer realm="llmlabel", error="invalid_token"'},
         )

@@ -18,7 +18,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Command modules add themselves to `app`; importing here keeps `import llmlabel.cli` cheap.
-    from llmlabel.cli import export, labeling, service  # noqa: F401
+    from llmlabel.cli import export, keys, labeling, service  # noqa: F401
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Service commands: `serve`, `worker`, `keys create`, `redis start|stop|status` and `demo`."""
+"""Service commands: `serve`, `worker`, `redis start|stop|status` and `demo` (keys: `cli/keys.py`)."""
 
 from __future__ import annotations
 
@@ -32,18 +32,16 @@ __all__ = ["demo", "serve", "worker"]
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True)
 
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 redis_app = typer.Typer(
     help="The embedded Redis server (data under LLMLABEL_DATA_DIR/redis).", no_args_is_help=True
 )
-app.add_typer(keys_app, name="keys")
 app.add_typer(redis_app, name="redis")
 
 # How child processes of `demo` are started: the same interpreter, so the same venv.
 _CLI = [sys.executable, "-c", "from llmlabel.cli import main; main()"]
 
 
-def _resolved_settings(**overrides: Any) -> Settings:
+def resolved_settings(**overrides: Any) -> Settings:
     """Settings with redis_url pointing at a real server (the embedded one when unset)."""
     settings = get_settings()
     url = ensure_redis(settings)
@@ -72,7 +70,7 @@ def worker(
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     overrides: dict[str, Any] = {"worker_concurrency": concurrency} if concurrency else {}
-    settings = _resolved_settings(**overrides)
+    settings = resolved_settings(**overrides)
     profile = settings.profile()
     _err.print(
         f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
@@ -93,7 +91,7 @@ def serve(
 
     from llmlabel.api.serving import ProblemH11Protocol
 
-    _resolved_settings()
+    resolved_settings()
     uvicorn.run(
         "llmlabel.api.app:create_app",
         factory=True,
@@ -105,22 +103,6 @@ def serve(
         log_level="info",
         proxy_headers=True,
     )
-
-
-@keys_app.command("create")
-def keys_create(
-    team: Annotated[str, typer.Option(help="Team the key belongs to")],
-    role: Annotated[Role, typer.Option(help="submitter | reviewer | operator | admin")],
-    name: Annotated[
-        str | None, typer.Option(help="Who or what uses the key (shown in audit logs)")
-    ] = None,
-) -> None:
-    """Create an API key; the key is printed once, as the last line."""
-    store = Store.from_settings(_resolved_settings())
-    key = store.create_api_key(team=team, role=role, name=name)
-    article = "an" if role.value[0] in "aeiou" else "a"
-    _err.print(f"created {article} {role.value} key for team {team!r}; it is shown only now:")
-    print(key)
 
 
 @redis_app.command("start")
@@ -210,7 +192,7 @@ def demo(
     """Run the whole service locally: Redis, a worker, the API, keys and a 12-item sample."""
     base_settings = get_settings()
     started_redis = base_settings.redis_url is None and not redis_status(base_settings).running
-    settings = _resolved_settings()
+    settings = resolved_settings()
     logs = (settings.data_dir / "logs").resolve()
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "LLMLABEL_REDIS_URL": settings.redis_url or ""}

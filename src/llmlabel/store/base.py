@@ -255,6 +255,10 @@ class StoreBase:
     def _now(self) -> float:
         return self._clock()
 
+    def now(self) -> float:
+        """The store's clock (epoch seconds; injectable in tests), for times callers compute."""
+        return self._clock()
+
     def active_versions(self, task: str) -> tuple[str | None, str | None]:
         """(guideline_version, prompt_version) active for a task; Nones mean latest on disk."""
         gv, pv = self._strs(self.redis.hmget(keys.version_active(task), ["gv", "pv"]))

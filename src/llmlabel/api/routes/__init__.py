@@ -8,6 +8,7 @@ from llmlabel.api.routes import (
     exports,
     gold,
     health,
+    keys,
     review,
     review_tools,
     stats,
@@ -29,5 +30,6 @@ ROUTERS = (
     webhooks.router,
     gold.router,
     health.router,
+    keys.router,
     ui.router,
 )
