@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from llmlabel.calibration_jobs import note_judgments
 from llmlabel.domain import LabelRecord
 from llmlabel.errors import BackendError, BudgetExceededError, InputError, LlmlabelError
 from llmlabel.evaluate import evaluate_records
@@ -136,6 +137,8 @@ async def _run(
     logger.info(
         "gold.labeled team=%s task=%s labeled=%d failed=%d", team, task, len(pairs), len(errors)
     )
+    # Gold labeled by the version is calibration evidence for it.
+    note_judgments(store, team, task, labeler.guideline.version, len(pairs))
     if evaluation is not None:
         if pairs:
             evaluation.report = evaluate_records(labeler.task, pairs, failed=len(errors))

@@ -119,6 +119,8 @@ class Labeler:
         meter: SpendMeter | None = None,
         resume: PartialLabel | None = None,
         cache: CallCache | None = None,
+        calibration: CalibrationFit | None = None,
+        audit: bool | None = None,
     ) -> LabelRecord:
         """Label one item. Raises InputError for a bad item and BackendError when the provider fails.
 
@@ -126,6 +128,8 @@ class Labeler:
         leaves with what was drawn so far as its `partial`; pass that back as
         `resume` to go on exactly there (the interrupted round first). With a
         `cache`, a call answered before is reused instead of made again.
+        `calibration` and `audit` override the labeler's own for this item (a
+        worker shares one labeler among teams, each with its own fit).
         """
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
@@ -156,11 +160,20 @@ class Labeler:
             samples = sorted([*samples, *drawn[0]], key=lambda s: s.index)
             exc.partial = PartialLabel(samples=samples, usage=usage + drawn[1], round_end=round_end)
             raise
-        record = self.record(item_id, view, samples, usage)
+        record = self.record(item_id, view, samples, usage, calibration=calibration, audit=audit)
         record.duration_s = round(time.perf_counter() - started, 6)
         return record
 
-    def record(self, item_id: str, view: BaseModel, samples: list[Sample], usage: Usage) -> LabelRecord:
+    def record(
+        self,
+        item_id: str,
+        view: BaseModel,
+        samples: list[Sample],
+        usage: Usage,
+        *,
+        calibration: CalibrationFit | None = None,
+        audit: bool | None = None,
+    ) -> LabelRecord:
         """The consensus, confidence and route of the samples drawn for one item."""
         consensus = self.task.aggregate(view, samples)
         valid = sum(1 for s in samples if s.valid)
@@ -170,12 +183,12 @@ class Labeler:
             scaled = consensus.confidence * valid / len(samples)
             consensus = consensus.model_copy(update={"confidence": scaled})
         signals = confidence_signals(consensus, samples)
-        cutoff = cutoff_for(self.calibration, signals)
+        cutoff = cutoff_for(calibration or self.calibration, signals)
         route, reason = decide_route(
             consensus, self.guideline.routing, valid=valid, drawn=len(samples), cutoff=cutoff
         )
         audited = False
-        if route == Route.ACCEPT and self.audit and is_audited(
+        if route == Route.ACCEPT and (self.audit if audit is None else audit) and is_audited(
             self.guideline.content_hash, item_id, self.guideline.routing.audit_share
         ):
             # Also reviewed, blind: the decision measures the precision of accepted labels.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from llmlabel.domain import Consensus, Route
 from llmlabel.guidelines import RoutingPolicy
 
-__all__ = ["Cutoff", "decide_route"]
+__all__ = ["Cutoff", "decide_route", "reviewer_reason"]
+
+_THRESHOLD_CLAUSE = re.compile(r" (<|>=) (calibrated )?threshold \d+(\.\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +58,15 @@ def decide_route(
     if consensus.confidence < policy.threshold:
         return Route.REVIEW, f"confidence {consensus.confidence:.2f} < threshold {policy.threshold:.2f}"
     return Route.ACCEPT, f"confidence {consensus.confidence:.2f} >= threshold {policy.threshold:.2f}"
+
+
+def reviewer_reason(reason: str | None) -> str | None:
+    """The routing reason as reviewers see it: "confidence 0.62", without the threshold.
+
+    Blind audit: an accepted label sent to review must look like any other review
+    item, and "0.95 >= threshold 0.80" would give it away; so no reviewer view says
+    which side of the threshold a label fell (operators see the full reason).
+    """
+    if reason is None:
+        return None
+    return _THRESHOLD_CLAUSE.sub("", reason)

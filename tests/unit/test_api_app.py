@@ -79,6 +79,10 @@ class RecordingStore:
         self.calls.append(("decide", (decision, label)))
         return self.item.model_copy(update={"label": label})
 
+    def count_judgments(self, team: str, task: str, version: str, n: int = 1) -> int:
+        self.calls.append(("count_judgments", (task, version, n)))
+        return n
+
     def state_totals(self) -> dict[str, int]:
         return {s.value: 0 for s in ItemState} | {"needs_review": 4}
 
@@ -265,7 +269,8 @@ def test_fix_label_is_canonicalised_before_the_store(
     )
     assert response.status_code == 200, response.text
     assert store.calls == [("decide", (Decision.FIX, {"entities": [
-        {"start": 0, "end": 5, "label": "location", "text": "Paris"}]}))]
+        {"start": 0, "end": 5, "label": "location", "text": "Paris"}]})),
+        ("count_judgments", ("ner", "v1", 1))]  # a judgment toward the version's next refit
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,8 @@ MIN_SCORE_ITEMS = 20
 
 _RIDGE = 1.0  # penalty on standardized weights; the intercept is not penalized
 _ITERATIONS = 50
+_BIAS_RIDGE = 1e-6
+_MAX_STEP = 5.0
 
 Signals = Mapping[str, float | None]
 
@@ -72,6 +74,8 @@ def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     for col in range(size):
         pivot = max(range(col, size), key=lambda r: abs(a[r][col]))
         a[col], a[pivot] = a[pivot], a[col]
+        if abs(a[col][col]) < 1e-12:
+            a[col][col] = 1e-12  # singular direction: take no step along it
         for row in range(col + 1, size):
             factor = a[row][col] / a[col][col]
             for k in range(col, size + 1):
@@ -118,7 +122,11 @@ def fit_score_model(
         for j in range(size - 1):
             grad[j] -= _RIDGE * beta[j]
             hess[j][j] += _RIDGE
-        step = _solve(hess, grad)
+        # A whisper of penalty on the intercept keeps the system solvable when every
+        # prediction saturates; clipped steps keep Newton from overshooting far.
+        grad[-1] -= _BIAS_RIDGE * beta[-1]
+        hess[-1][-1] += _BIAS_RIDGE
+        step = [max(-_MAX_STEP, min(_MAX_STEP, s)) for s in _solve(hess, grad)]
         beta = [b + s for b, s in zip(beta, step, strict=True)]
         if max(abs(s) for s in step) < 1e-8:
             break

@@ -21,6 +21,7 @@ from typing import Any
 
 from llmlabel.domain import ItemState, LabelRecord, Usage
 from llmlabel.errors import LeaseError
+from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, StoreBase
 from llmlabel.store.gold import versions_field
@@ -123,7 +124,7 @@ class GoldReviewMixin(StoreBase):
             samples=record.samples,
             detail=record.detail,
             confidence=record.confidence,
-            reason=record.reason,
+            reason=reviewer_reason(record.reason),
             guideline_version=record.guideline_version,
             prompt_version=record.prompt_version,
             lease_token=lease.token,

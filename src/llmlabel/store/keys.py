@@ -24,6 +24,11 @@ __all__ = [
     "batch",
     "batch_state",
     "batches",
+    "calibration_fit",
+    "calibration_fits",
+    "calibration_items",
+    "calibration_judged",
+    "calibration_settings",
     "call_cache",
     "callbacks",
     "check_team",
@@ -205,6 +210,31 @@ def review2_queue_batch(team: str, batch_id: str) -> str:
 def review2_leases(team: str) -> str:
     """Sorted set of item ids held for a second review, by lease expiry."""
     return f"{team_prefix(team)}rl2"
+
+
+def calibration_settings(team: str, task: str, version: str) -> str:
+    """Hash: a guideline version's calibration settings (target_precision) set over the API."""
+    return f"{team_prefix(team)}cal:{task}:{version}:settings"
+
+
+def calibration_fit(team: str, task: str, version: str) -> str:
+    """String: the guideline version's current CalibrationFit (JSON)."""
+    return f"{team_prefix(team)}cal:{task}:{version}:fit"
+
+
+def calibration_fits(team: str, task: str, version: str) -> str:
+    """List: earlier fits of the version, newest first (id, time, threshold, status; JSON)."""
+    return f"{team_prefix(team)}cal:{task}:{version}:fits"
+
+
+def calibration_items(team: str, task: str, version: str) -> str:
+    """Sorted set: item ids labeled under the guideline version, by save time."""
+    return f"{team_prefix(team)}cal:{task}:{version}:items"
+
+
+def calibration_judged(team: str, task: str, version: str) -> str:
+    """Counter: judgments (reviews, gold labels) since the version's last fit."""
+    return f"{team_prefix(team)}cal:{task}:{version}:judged"
 
 
 def gold(team: str, gold_id: str) -> str:

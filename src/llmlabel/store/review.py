@@ -7,6 +7,7 @@ import secrets
 
 from llmlabel.domain import ItemState
 from llmlabel.errors import LabelValidationError, LeaseError, NotFoundError
+from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, item_view, split_item_id
 from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
@@ -75,7 +76,7 @@ class ReviewMixin(SecondReviewMixin):
             samples=view.samples,
             detail=view.detail,
             confidence=view.confidence,
-            reason=view.route_reason,
+            reason=reviewer_reason(view.route_reason),
             guideline_version=view.guideline_version,
             prompt_version=view.prompt_version,
             lease_token=fields["rtoken"],

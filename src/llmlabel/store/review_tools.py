@@ -10,6 +10,7 @@ from typing import Any
 from llmlabel.domain import ItemState
 from llmlabel.errors import ConflictError, NotFoundError
 from llmlabel.label_values import label_values
+from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, item_view, split_item_id
 from llmlabel.store.gold_undo import GoldUndoMixin
@@ -255,7 +256,7 @@ def _queue_row(item_id: str, f: dict[str, Any]) -> QueueRow | None:
         batch_id=f["batch"],
         task=f["task"],
         state=ItemState(f["state"]),
-        reason=record.get("reason"),
+        reason=reviewer_reason(record.get("reason")),
         confidence=record.get("confidence"),
         label=label,
         label_values=label_values(label),

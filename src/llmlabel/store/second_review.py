@@ -20,6 +20,7 @@ from typing import Any
 
 from llmlabel.domain import LabelRecord
 from llmlabel.errors import LeaseError, NotFoundError
+from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, StoreBase, item_view
 from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
@@ -93,7 +94,7 @@ class SecondReviewMixin(StoreBase):
             samples=view.samples,
             detail=view.detail,
             confidence=view.confidence,
-            reason=view.route_reason,
+            reason=reviewer_reason(view.route_reason),
             guideline_version=view.guideline_version,
             prompt_version=view.prompt_version,
             lease_token=fields["r2token"],

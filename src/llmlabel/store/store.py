@@ -1,7 +1,8 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets, webhook deliveries); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets, webhook deliveries,
+calibration); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from llmlabel.store.apikeys import ApiKeysMixin
 from llmlabel.store.batches import BatchesMixin
+from llmlabel.store.calibration import CalibrationMixin
 from llmlabel.store.evaluation_leases import EvaluationLeasesMixin
 from llmlabel.store.gold import GoldMixin
 from llmlabel.store.gold_review import GoldReviewMixin
@@ -39,6 +41,7 @@ class Store(
     SpendMixin,
     WebhooksMixin,
     OfflineMixin,
+    CalibrationMixin,
 ):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 

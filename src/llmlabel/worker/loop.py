@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from llmlabel.calibration_jobs import fit_for_labeling
 from llmlabel.domain import Completion
 from llmlabel.errors import (
     BackendError,
@@ -205,8 +206,12 @@ class LabelingLoop:
                 ),
                 offload=self.offload,
             )
+            # The team's calibration fit for the version (cached briefly) routes the label,
+            # and accepted labels are drawn for the blind audit.
+            fit = await self.offload(fit_for_labeling, self.store, work.team, labeler.guideline)
             record = await labeler.label(
-                work.item_id, work.input, meter=meter, resume=work.partial, cache=cache
+                work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
+                calibration=fit, audit=True,
             )
         except BudgetExceededError as exc:
             # Not labeled and not failed: it waits, with what it drew, for a raised cap or a resume.
@@ -233,7 +238,15 @@ class LabelingLoop:
         except _STORE_ERRORS as exc:
             logger.warning("label.save_failed item_id=%s error=%s", work.item_id, exc)
             return "lost"
-        return "labeled" if saved else "lost"
+        if not saved:
+            return "lost"
+        try:
+            await self.offload(
+                self.store.index_labeled, work.team, work.task, record.guideline_version, work.item_id
+            )
+        except _STORE_ERRORS as exc:  # the label is saved; only calibration misses the item
+            logger.warning("label.index_failed item_id=%s error=%s", work.item_id, exc)
+        return "labeled"
 
     async def _fail(self, work: WorkItem, error: str) -> str:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from llmlabel.api.routes import (
     batches,
     budget,
+    calibration,
     exports,
     gold,
     health,
@@ -28,6 +29,7 @@ ROUTERS = (
     stats.router,
     versions.router,
     webhooks.router,
+    calibration.router,
     gold.router,
     health.router,
     keys.router,

@@ -15,6 +15,7 @@ from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, SettingsDep, StoreDep
 from llmlabel.api.gold import decide_gold_item
 from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
+from llmlabel.calibration_jobs import note_judgments
 from llmlabel.errors import InputError, LabelValidationError, NotFoundError
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
@@ -104,7 +105,7 @@ def decide(
         if decision.label is None:
             raise InputError("a fix needs the corrected 'label'", field="label")
         label = _checked_label(registry, item, decision.label)
-    return store.decide(
+    view = store.decide(
         principal,
         item_id,
         lease_token=decision.lease_token,
@@ -112,6 +113,10 @@ def decide(
         label=label,
         comment=decision.comment,
     )
+    if decision.action is not Decision.SKIP and view.guideline_version:
+        # A judgment of the version's label: counts toward its next calibration refit.
+        note_judgments(store, principal.team, view.task, view.guideline_version)
+    return view
 
 
 @router.post(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, Reviewer, SettingsDep, StoreDep
+from llmlabel.calibration_jobs import note_judgments
 from llmlabel.review_queue import QueueFilter, QueuePage, QueueSort, list_queue
 from llmlabel.store.review_models import BulkApproveResult, HistoryEntry, UndoResult
 from llmlabel.store.review_tools import BULK_MAX
@@ -76,7 +77,13 @@ def queue_items(
 )
 def bulk_approve(principal: Reviewer, store: StoreDep, body: BulkApproveRequest) -> BulkApproveResult:
     """Approve each listed item still waiting for review; each is audited as its own decision."""
-    return store.bulk_approve(principal, body.item_ids, comment=body.comment)
+    result = store.bulk_approve(principal, body.item_ids, comment=body.comment)
+    for item_id in result.approved_ids:
+        # Each approval judges a version's label: counted toward its next calibration refit.
+        item = store.get_item(principal.team, item_id)
+        if item.guideline_version:
+            note_judgments(store, principal.team, item.task, item.guideline_version)
+    return result
 
 
 @router.post(

@@ -1,0 +1,165 @@
+"""Calibration use cases shared by the API, the workers and gold labeling.
+
+Evidence for a guideline version (each judged item once, see `calibration.fit`):
+- gold items the version labeled: right when `Task.is_correct(label, gold)`;
+- reviewed items labeled by the version: approve = the LLM was right, fix or
+  reject = wrong; items sent to review by the blind audit count as `audit`.
+
+A fit is made on demand (`refit`, `POST .../calibrate`) and lazily once
+`refit_every` new judgments came in since the last one: the worker's lookup
+(`fit_for_labeling`, cached for a few seconds) and the report both check the
+counter, so routing and reports never run on a fit older than that.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from llmlabel.calibration import (
+    CalibrationFit,
+    EvidenceSource,
+    JudgedLabel,
+    fit_calibration,
+    wilson_interval,
+)
+from llmlabel.calibration.report import CalibrationReport, build_report
+from llmlabel.domain import ItemState
+from llmlabel.guidelines import Guideline, VersionRegistry
+from llmlabel.store import Store
+from llmlabel.tasks import build_task
+
+__all__ = [
+    "collect_evidence",
+    "fit_for_labeling",
+    "note_judgments",
+    "refit",
+    "report",
+    "target_for",
+]
+
+_JUDGED = {ItemState.APPROVED: True, ItemState.FIXED: False, ItemState.REJECTED: False}
+_CACHE_S = 5.0
+
+
+@dataclass(slots=True)
+class _Cached:
+    at: float
+    fit: CalibrationFit | None
+
+
+_FITS: dict[tuple[str, str, str], _Cached] = {}
+
+
+def target_for(store: Store, team: str, guideline: Guideline) -> tuple[float | None, str]:
+    """The version's target precision and where it comes from (`api` or `guideline`)."""
+    override = store.calibration_target(team, guideline.task, guideline.version)
+    if override is not None:
+        return override, "api"
+    return guideline.routing.target_precision, "guideline"
+
+
+def collect_evidence(store: Store, team: str, guideline: Guideline) -> list[JudgedLabel]:
+    """Every judged label of the version: its gold items, reviews and audits."""
+    task, version = guideline.task, guideline.version
+    evidence = [
+        JudgedLabel(
+            item_id=item.item_id,
+            signals=dict(item.record.signals),
+            correct=_JUDGED[item.state],
+            source=EvidenceSource.AUDIT if item.record.audited else EvidenceSource.REVIEW,
+        )
+        for item in store.labeled_items(team, task, version)
+        if item.state in _JUDGED and item.record.label is not None
+    ]
+    gold_ids = store.gold_ids(team, task)
+    if gold_ids:
+        checker = build_task(guideline)
+        records = store.gold_records(team, gold_ids)
+        for gold in store.get_golds(team, gold_ids):
+            mine = [r for (gv, _), r in sorted(records.get(gold.gold_id, {}).items()) if gv == version]
+            if not mine:
+                continue
+            record = mine[-1]  # the latest prompt version's label of this gold item
+            evidence.append(JudgedLabel(
+                item_id=gold.gold_id,
+                signals=dict(record.signals),
+                correct=record.label is not None and checker.is_correct(record.label, gold.label),
+                source=EvidenceSource.GOLD,
+            ))
+    return evidence
+
+
+def refit(store: Store, team: str, guideline: Guideline) -> CalibrationFit | None:
+    """Fit the version's score and threshold now and make it current (None: no target set)."""
+    target, _ = target_for(store, team, guideline)
+    if target is None:
+        return None
+    routing = guideline.routing
+    fit = fit_calibration(
+        collect_evidence(store, team, guideline),
+        target_precision=target,
+        configured_threshold=routing.threshold,
+        min_evidence=routing.min_evidence,
+    )
+    store.save_calibration_fit(team, guideline.task, guideline.version, fit)
+    _FITS[(team, guideline.task, guideline.version)] = _Cached(time.monotonic(), fit)
+    return fit
+
+
+def note_judgments(store: Store, team: str, task: str, version: str, n: int = 1) -> int:
+    """Count n new judgments of a version (the refit that is due happens on the next lookup)."""
+    return store.count_judgments(team, task, version, n) if n > 0 else 0
+
+
+def _due(store: Store, team: str, guideline: Guideline, fit: CalibrationFit | None) -> bool:
+    every = guideline.routing.refit_every
+    judged = store.count_judgments(team, guideline.task, guideline.version, 0)
+    return (fit is None and judged > 0) or (every > 0 and judged >= every)
+
+
+def fit_for_labeling(store: Store, team: str, guideline: Guideline) -> CalibrationFit | None:
+    """The fit that routes the version's new labels: cached briefly, refitted when due.
+
+    A version without a target precision is not calibrated (None: its configured
+    threshold routes). This is the one call the worker makes per labeler.
+    """
+    key = (team, guideline.task, guideline.version)
+    cached = _FITS.get(key)
+    if cached is not None and time.monotonic() - cached.at < _CACHE_S:
+        return cached.fit
+    target, _ = target_for(store, team, guideline)
+    fit = store.calibration_fit(team, guideline.task, guideline.version) if target else None
+    if target is not None and (
+        _due(store, team, guideline, fit) or (fit is not None and fit.threshold.target_precision != target)
+    ):
+        fit = refit(store, team, guideline)
+    _FITS[key] = _Cached(time.monotonic(), fit)
+    return fit
+
+
+def report(
+    store: Store, registry: VersionRegistry, team: str, task: str, version: str
+) -> CalibrationReport:
+    """The version's calibration report (refitting first when a refit is due)."""
+    guideline = registry.guideline(task, version)
+    fit = fit_for_labeling(store, team, guideline)
+    target, source = target_for(store, team, guideline)
+    items = list(store.labeled_items(team, task, version))
+    accepted = sum(1 for i in items if i.record.route.value == "accept" or i.record.audited)
+    audits = [i for i in items if i.record.audited and i.state in _JUDGED]
+    audit_right = sum(1 for i in audits if _JUDGED[i.state])
+    return build_report(
+        task=task,
+        guideline_version=version,
+        target_precision=target,
+        target_source=source,
+        configured_threshold=guideline.routing.threshold,
+        fit=fit,
+        labeled_n=len(items),
+        accepted_n=accepted,
+        audit_n=len(audits),
+        audit_correct=audit_right,
+        audit_interval=wilson_interval(audit_right, len(audits)),
+        history=store.calibration_history(team, task, version),
+    )
