@@ -30,11 +30,13 @@ from llmlabel.store import Store
 from llmlabel.tasks import build_task
 
 __all__ = [
+    "LabelingRouting",
     "collect_evidence",
     "fit_for_labeling",
     "note_judgments",
     "refit",
     "report",
+    "routing_for",
     "target_for",
 ]
 
@@ -46,6 +48,15 @@ _CACHE_S = 5.0
 class _Cached:
     at: float
     fit: CalibrationFit | None
+    target: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelingRouting:
+    """How the worker routes a version's new labels for one team."""
+
+    fit: CalibrationFit | None  # None: the configured threshold
+    audit: bool  # draw the blind audit (only while the version has a target precision)
 
 
 _FITS: dict[tuple[str, str, str], _Cached] = {}
@@ -103,7 +114,7 @@ def refit(store: Store, team: str, guideline: Guideline) -> CalibrationFit | Non
         min_evidence=routing.min_evidence,
     )
     store.save_calibration_fit(team, guideline.task, guideline.version, fit)
-    _FITS[(team, guideline.task, guideline.version)] = _Cached(time.monotonic(), fit)
+    _FITS[(team, guideline.task, guideline.version)] = _Cached(time.monotonic(), fit, target)
     return fit
 
 
@@ -124,18 +135,28 @@ def fit_for_labeling(store: Store, team: str, guideline: Guideline) -> Calibrati
     A version without a target precision is not calibrated (None: its configured
     threshold routes). This is the one call the worker makes per labeler.
     """
+    return _lookup(store, team, guideline).fit
+
+
+def routing_for(store: Store, team: str, guideline: Guideline) -> LabelingRouting:
+    """The fit and whether to audit, for the worker (the one call it makes per item; cached)."""
+    cached = _lookup(store, team, guideline)
+    return LabelingRouting(fit=cached.fit, audit=cached.target is not None)
+
+
+def _lookup(store: Store, team: str, guideline: Guideline) -> _Cached:
     key = (team, guideline.task, guideline.version)
     cached = _FITS.get(key)
     if cached is not None and time.monotonic() - cached.at < _CACHE_S:
-        return cached.fit
+        return cached
     target, _ = target_for(store, team, guideline)
     fit = store.calibration_fit(team, guideline.task, guideline.version) if target else None
     if target is not None and (
         _due(store, team, guideline, fit) or (fit is not None and fit.threshold.target_precision != target)
     ):
         fit = refit(store, team, guideline)
-    _FITS[key] = _Cached(time.monotonic(), fit)
-    return fit
+    cached = _FITS[key] = _Cached(time.monotonic(), fit, target)
+    return cached
 
 
 def report(

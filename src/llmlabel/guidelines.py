@@ -56,7 +56,8 @@ class RoutingPolicy(BaseModel):
     # Calibration: fit `threshold` so the labels it accepts reach this precision (lower
     # 95 % bound); None keeps the configured threshold. The API can change it per version.
     target_precision: float | None = Field(None, gt=0.5, lt=1.0)
-    # Share of auto-accepted items also sent to review, blind, to measure their precision.
+    # Share of auto-accepted items also sent to review, blind, to measure their precision
+    # (drawn while the version has a target precision: the audit feeds calibration).
     audit_share: float = Field(0.02, ge=0.0, le=0.5)
     # Fewer judged items than this at or above a threshold: the fit keeps `threshold`.
     min_evidence: int = Field(30, ge=1)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from llmlabel.calibration_jobs import fit_for_labeling
+from llmlabel.calibration_jobs import routing_for
 from llmlabel.domain import Completion
 from llmlabel.errors import (
     BackendError,
@@ -206,12 +206,12 @@ class LabelingLoop:
                 ),
                 offload=self.offload,
             )
-            # The team's calibration fit for the version (cached briefly) routes the label,
-            # and accepted labels are drawn for the blind audit.
-            fit = await self.offload(fit_for_labeling, self.store, work.team, labeler.guideline)
+            # The team's calibration fit for the version (cached briefly) routes the label;
+            # while the version has a target precision, accepted labels are drawn for audit.
+            routing = await self.offload(routing_for, self.store, work.team, labeler.guideline)
             record = await labeler.label(
                 work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
-                calibration=fit, audit=True,
+                calibration=routing.fit, audit=routing.audit,
             )
         except BudgetExceededError as exc:
             # Not labeled and not failed: it waits, with what it drew, for a raised cap or a resume.

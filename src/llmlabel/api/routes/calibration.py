@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel import calibration_jobs
+from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import require_task
 from llmlabel.api.deps import Operator, RegistryDep, StoreDep, actor_of
 from llmlabel.calibration.report import CalibrationReport
@@ -23,7 +24,7 @@ from llmlabel.guidelines import VersionRegistry
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/tasks", tags=["calibration"])
+router = api_router(prefix="/v1/tasks", tags=["calibration"])
 
 
 class CalibrationUpdate(BaseModel):
