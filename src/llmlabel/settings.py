@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         None, description="Redis to use; unset: start an embedded redis-server under data_dir"
     )
     data_dir: Path = Field(Path("var"), description="Embedded Redis data, logs, version locks")
+    redis_tcp: bool = Field(
+        False,
+        description="The embedded Redis listens on 127.0.0.1 with a generated password "
+        "instead of a unix socket only (for tools that cannot use a socket)",
+    )
 
     # -- backend profile ---------------------------------------------------------
     backend: Literal["openai", "anthropic", "local"] | None = Field(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from llmlabel.store import Role, Store
 from tests.integration.conftest import CLI, Processes, free_port, service_env
@@ -48,21 +50,54 @@ def test_embedded_redis_start_status_stop(tmp_path: Path, binary: str) -> None:
         started = run(["redis", "start"], env, tmp_path)
         assert started.returncode == 0, started.stderr
         url = started.stdout.strip().splitlines()[-1]
-        assert url.startswith("redis://127.0.0.1:")
+        directory = tmp_path / "var" / "redis"
+        # Finding 8: a unix socket only its owner can open, and no TCP port at all.
+        assert url == f"unix://{directory / 'redis.sock'}"
+        assert stat.S_IMODE((directory / "redis.sock").stat().st_mode) == 0o700
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        assert redis.Redis.from_url(url, decode_responses=True).config_get("port") == {"port": "0"}
         again = run(["redis", "start"], env, tmp_path)
         assert again.stdout.strip().splitlines()[-1] == url
         status = run(["redis", "status"], env, tmp_path)
         assert status.returncode == 0
         info = json.loads(status.stdout)
-        assert info["running"] and info["url"] == url
-        assert (tmp_path / "var" / "redis" / "redis.pid").is_file()
+        assert info["running"] and info["url"] == url and not info["tcp"]
+        assert (directory / "redis.pid").is_file()
         # Durable: the append-only file is on.
-        assert any(p.name.startswith("appendonly") for p in (tmp_path / "var" / "redis").iterdir())
+        assert any(p.name.startswith("appendonly") for p in directory.iterdir())
     finally:
         stopped = run(["redis", "stop"], env, tmp_path)
     assert "stopped" in stopped.stderr
     after = run(["redis", "status"], env, tmp_path)
     assert after.returncode == 1 and not json.loads(after.stdout)["running"]
+
+
+def test_embedded_redis_over_tcp_needs_its_generated_password(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "var") | {"LLMLABEL_REDIS_TCP": "true"}
+    directory = tmp_path / "var" / "redis"
+    try:
+        started = run(["redis", "start"], env, tmp_path)
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip().splitlines()[-1]
+        password = (directory / "password").read_text().strip()
+        assert url.startswith(f"redis://:{password}@127.0.0.1:") and len(password) >= 32
+        for name in ("password", "redis.conf", "redis.url"):
+            assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+        # Finding 8: without the password nobody writes a key record (or anything else).
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        stranger = redis.Redis(host="127.0.0.1", port=port)
+        with pytest.raises(redis.AuthenticationError):
+            stranger.hset("ll:key:" + "0" * 64, mapping={"team": "x", "role": "admin"})
+        assert redis.Redis.from_url(url).ping()
+        # The password is in no process's command line, nor in what status prints.
+        pid = int((directory / "redis.pid").read_text())
+        assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        status = run(["redis", "status"], env, tmp_path)
+        info = json.loads(status.stdout)
+        assert info["tcp"] and password not in status.stdout and ":***@" in info["url"]
+        assert info["password_file"] == str(directory / "password")
+    finally:
+        run(["redis", "stop"], env, tmp_path)
 
 
 def test_keys_create_prints_the_key_last(redis_url: str, store: Store, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from llmlabel.cli import app
 from llmlabel.demo_data import DEMO_TASKS, load_demo_items
 from llmlabel.domain import ItemState
 from llmlabel.errors import ConfigError
-from llmlabel.redis_server import ensure_redis, redis_status, stop_redis
+from llmlabel.redis_server import ensure_redis, redact_redis_url, redis_status, stop_redis
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Role, Store
 
@@ -73,7 +73,7 @@ def worker(
     settings = resolved_settings(**overrides)
     profile = settings.profile()
     _err.print(
-        f"worker: redis {settings.redis_url}, backend {profile.backend}/{profile.model}, "
+        f"worker: redis {redact_redis_url(settings.redis_url)}, backend {profile.backend}/{profile.model}, "
         f"concurrency {settings.worker_concurrency}"
     )
     # The worker starts its RQ loop again by itself when Redis goes away (see process.py).
@@ -198,7 +198,7 @@ def demo(
     env = {**os.environ, "LLMLABEL_REDIS_URL": settings.redis_url or ""}
     profile = settings.profile()
     _out.print(
-        f"[bold]llmlabel demo[/]: redis {settings.redis_url}, backend {profile.backend} ({profile.model})"
+        f"[bold]llmlabel demo[/]: redis {redact_redis_url(settings.redis_url)}, backend {profile.backend} ({profile.model})"
     )
     store = Store.from_settings(settings)
     keys = {
