@@ -12,6 +12,7 @@ to review. The tests share one tab and run in order.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -469,4 +470,59 @@ def test_operator_charts_gold_upload_and_export(
     page.locator("#export-card").screenshot(path=str(ARTIFACTS / "20-operator-export.png"))
     # Chromium logs the 422 of the upload with a wrong label; nothing else may fail.
     assert [e for e in errors if "status of 422" not in e] == []
+    context.close()
+
+
+def test_operator_key_revoke_and_calibration_charts(browser: Browser, stack: dict[str, Any]) -> None:
+    client, operator = stack["client"], stack["auth"][Role.OPERATOR]
+    # A target precision makes the version's report (and refit) use the reviews made above.
+    report = client.put("/v1/tasks/safety/versions/v90/calibration", json={"target_precision": 0.9},
+                        headers=operator)
+    assert report.status_code == 200, report.text
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=stack["api"])
+    page = context.new_page()
+    errors = PageErrors()
+    errors.watch(page)
+    page.set_default_timeout(10_000)
+    page.goto("/ui/operator")
+    page.fill("#api-key", stack["keys"][Role.OPERATOR])
+    page.click("#signin-submit")
+
+    # Calibration: the two charts have a mark per bin with an accuracy, per curve point and series.
+    page.select_option("#calibration-task", "safety")
+    page.select_option("#calibration-version", "v90")
+    data = api_get(stack, "/v1/tasks/safety/versions/v90/calibration")
+    bins = [b for b in data["reliability"] if b["accuracy"] is not None]
+    assert bins and data["curve"], data
+    expect(page.locator("#chart-reliability .mark")).to_have_count(len(bins))
+    expect(page.locator("#chart-curve .mark")).to_have_count(2 * len(data["curve"]))
+    expect(page.locator("#calibration-summary")).to_contain_text(f"{data['evidence_n']} judged labels")
+    page.locator("#calibration-card").screenshot(path=str(ARTIFACTS / "21-operator-calibration.png"))
+
+    # Keys: every key of the team is listed; a new one is shown once, then revoked.
+    listed = api_get(stack, "/v1/keys")["keys"]
+    expect(page.locator("#keys-table tbody tr")).to_have_count(len(listed))
+    page.select_option("#key-role", "reviewer")
+    page.fill("#key-name", "temp-reviewer")
+    page.click("#key-create")
+    plain = page.locator("#key-plain")
+    expect(plain).to_have_value(re.compile(r"^llk_"))
+    new_key = plain.input_value()
+    assert client.get("/v1/whoami", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+    created = next(k for k in api_get(stack, "/v1/keys")["keys"] if k["name"] == "temp-reviewer")
+    row = page.locator(f"#keys-table tr[data-key-id='{created['key_id']}']")
+    expect(row.locator(".key-state")).to_have_text("active")
+    row.locator("button.revoke").click()
+    confirm = page.locator(f"#keys-table tr[data-key-id='{created['key_id']}'] button.revoke.confirm")
+    expect(confirm).to_have_text("Confirm revoke")
+    page.locator("#keys-card").screenshot(path=str(ARTIFACTS / "22-operator-keys.png"))
+    confirm.click()
+    expect(page.locator("#toast")).to_contain_text("Revoked temp-reviewer")
+    expect(page.locator(f"#keys-table tr[data-key-id='{created['key_id']}']")).to_have_count(0)
+    page.check("#keys-revoked")
+    expect(page.locator(f"#keys-table tr[data-key-id='{created['key_id']}'] .key-state")).to_have_text("revoked")
+    assert client.get("/v1/whoami", headers={"Authorization": f"Bearer {new_key}"}).status_code == 401
+    revoked = api_get(stack, "/v1/keys", include_revoked="true")["keys"]
+    assert next(k for k in revoked if k["key_id"] == created["key_id"])["state"] == "revoked"
+    assert errors == []
     context.close()
