@@ -252,10 +252,15 @@ def make_store(redis_url: str, **overrides: Any) -> Store:
 BENCH_PRINCIPAL = Principal(key_id="k-bench", team="bench", role=Role.ADMIN, name="bench")
 
 
-def classification_items(n: int, prefix: str = "i") -> list[dict[str, Any]]:
-    """n distinct short texts for the classification task (one call each at disagree_rate 0)."""
+def classification_items(n: int, prefix: str = "i", tag: str = "") -> list[dict[str, Any]]:
+    """n distinct short texts for the classification task (one call each at disagree_rate 0).
+
+    `tag` goes into every text: runs with different tags never share a result-cache entry.
+    """
     moods = ["loved it", "hated it", "it arrived on Tuesday", "works as described"]
-    return [{"id": f"{prefix}{i}", "text": f"Order {i}: {moods[i % 4]}."} for i in range(n)]
+    return [
+        {"id": f"{prefix}{i}", "text": f"Order {i}{tag}: {moods[i % 4]}."} for i in range(n)
+    ]
 
 
 def submit(store: Store, items: list[dict[str, Any]], task: str = "classification") -> str:

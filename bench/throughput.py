@@ -1,29 +1,36 @@
-"""Throughput of N llmlabel workers x C items in flight against a 200 ms provider.
+"""llmlabel against a plain AsyncOpenAI loop at equal concurrency, CPU per item, and fairness.
 
-    python bench/throughput.py [--quick] [--configs 1x16,1x16c256,2x16] [--latency-ms 200]
+    python bench/throughput.py [--quick] [--latency-ms 200] [--seconds 8]
 
-For each N x C (optionally cK: K items per RQ job instead of --chunk-size):
-start N `llmlabel worker` processes (LLMLABEL_WORKER_CONCURRENCY=C), submit
-enough classification items for --seconds of ideal work (one provider call per
-item: the fake provider agrees with itself, so adaptive sampling stops after
-the first n=3 call), and measure provider calls/s, end to end and in the steady
-middle (10%..90% of the items). Ideal = min(N*C/latency, rate limit); no rate
-limit is set here. In the same run, the baseline: a stock forking `rq worker`
-x N running one RQ job per item (bench/rq_baseline_job.py), one call each.
+One run, against the fake provider at --latency-ms (one call per item: it
+agrees with itself, so adaptive sampling stops after the first n=3 call):
+
+1. For 16, 32 and 64 calls in flight: the plain loop (bench/plain_loop.py, its
+   own process, one semaphore), then llmlabel with 1, 2 and 4 workers sharing
+   the same total (LLMLABEL_WORKER_CONCURRENCY = in flight / workers). Items are
+   submitted over HTTP (`llmlabel serve`) and timed from the submit until no
+   item is queued or labeling; the provider's own max-in-flight is printed to
+   show the concurrency really was equal. CPU ms per item of the API, the
+   workers and Redis (psutil, before and after each run).
+2. The same 2 workers x 32 with the official SDK client (LLMLABEL_OPENAI_CLIENT=sdk).
+3. Fairness, 2 workers x 32: a 20-item batch of one team alone, then the same
+   batch submitted 2 s after a 20,000-item batch of another team.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import redis
+import httpx
 from harness import (
-    BENCH_PRINCIPAL,
     ROOT,
     Cluster,
     classification_items,
@@ -31,156 +38,156 @@ from harness import (
     cpu_seconds,
     machine_info,
     make_store,
-    submit,
     wait_until,
 )
-from rq import Queue, Worker
+
+from llmlabel.store import Role, Store
 
 
-def run_llmlabel(
-    c: Cluster, workers: int, concurrency: int, latency_s: float, seconds: float, chunk_size: int
-) -> dict[str, float]:
-    """One N x C run; returns calls/s end to end and steady, and the ratio to ideal."""
-    redis.Redis.from_url(c.redis_url).flushdb()
-    c.provider_call("POST", "/reset")
-    env = c.env(worker_concurrency=concurrency, chunk_size=chunk_size)
-    procs = [c.worker(env, f"w{workers}x{concurrency}-{i}") for i in range(workers)]
-    rq_conn = redis.Redis.from_url(c.redis_url)
-    wait_until(lambda: Worker.count(connection=rq_conn) >= workers, timeout_s=60, what="workers")
-    ideal = workers * concurrency / latency_s
-    n_items = int(ideal * seconds)
-    store = make_store(c.redis_url, chunk_size=chunk_size)
-    provider_cpu0 = cpu_seconds(c.provider_pid)
-    start = time.monotonic()
-    batch_id = submit(store, classification_items(n_items))
-    marks: list[tuple[float, int]] = []
-    deadline = start + seconds * 6 + 60
-    while time.monotonic() < deadline:
-        counts = store.get_batch(BENCH_PRINCIPAL.team, batch_id).counts
-        done = n_items - counts["queued"] - counts["labeling"]
-        marks.append((time.monotonic(), done))
-        if done >= n_items:
-            break
-        time.sleep(0.1)
-    end = marks[-1][0]
-    stats = c.provider_call("GET", "/stats")
-    worker_cpu = sum(cpu_seconds(p.pid) for p in procs)
-    provider_cpu = cpu_seconds(c.provider_pid) - provider_cpu0
+def _start_workers(c: Cluster, env: dict[str, str], names: list[str]) -> list[Any]:
+    procs = [c.worker(env, name) for name in names]
+    wait_until(
+        lambda: all("labeling.start" in c.log(n) for n in names), timeout_s=90, what="workers"
+    )
+    return procs
+
+
+def _stop(procs: list[Any]) -> None:
     for p in procs:
         p.terminate()
     for p in procs:
         p.wait(timeout=30)
-    calls = int(stats["ok"])
-    lo = next(m for m in marks if m[1] >= 0.1 * n_items)
-    hi = next(m for m in marks if m[1] >= 0.9 * n_items)
-    per_item = calls / n_items
-    steady = (hi[1] - lo[1]) * per_item / (hi[0] - lo[0])
-    return {
-        "items": n_items,
-        "calls": calls,
-        "wall_s": end - start,
-        "calls_per_s": calls / (end - start),
-        "steady_calls_per_s": steady,
-        "ideal": ideal,
-        "ratio_e2e": calls / (end - start) / ideal,
-        "ratio_steady": steady / ideal,
-        "max_in_flight": stats["max_in_flight"],
-        "worker_cpu_ms_per_call": worker_cpu * 1000 / max(calls, 1),
-        "provider_cpu_ms_per_call": provider_cpu * 1000 / max(calls, 1),
-    }
 
 
-def run_rq_baseline(c: Cluster, workers: int, n_items: int) -> dict[str, float]:
-    """Stock forking rq Workers, one job per item; returns items/s."""
-    conn = redis.Redis.from_url(c.redis_url)
-    conn.flushdb()
+def _submit(base: str, key: str, items: list[dict[str, Any]]) -> str:
+    response = httpx.post(
+        f"{base}/v1/batches",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"task": "classification", "items": items, "guideline_version": "v1",
+              "prompt_version": "v1"},
+        timeout=120,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def _wait_labeled(store: Store, team: str, batch_id: str, timeout_s: float) -> float:
+    wait_until(lambda: store.get_batch(team, batch_id).labeled, timeout_s=timeout_s,
+               what=f"batch {batch_id}", every_s=0.02)
+    return time.monotonic()
+
+
+def plain(c: Cluster, in_flight: int, calls: int) -> dict[str, float]:
     c.provider_call("POST", "/reset")
-    queue = Queue("baseline", connection=conn)
-    env = c.env()
-    env["PYTHONPATH"] = str(ROOT)
-    # Enqueue first, then let burst workers drain the queue: they exit when it is empty.
-    jobs = [
-        Queue.prepare_data(
-            "bench.rq_baseline_job.label_one",
-            args=(c.provider_url, f"Order {i}: fine."),
-            result_ttl=0,
-        )
-        for i in range(n_items)
-    ]
-    queue.enqueue_many(jobs)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "plain_loop.py"), "--base-url", c.provider_url,
+         "--calls", str(calls), "--concurrency", str(in_flight)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["max_in_flight"] = c.provider_call("GET", "/stats")["max_in_flight"]
+    return result
+
+
+def llmlabel(
+    c: Cluster, base: str, key: str, api_pid: int, workers: int, per_worker: int, n_items: int,
+    client: str = "http",
+) -> dict[str, float]:
+    c.provider_call("POST", "/reset")
+    env = c.env(worker_concurrency=per_worker, openai_client=client)
+    procs = _start_workers(c, env, [f"w{workers}x{per_worker}{client}-{i}" for i in range(workers)])
+    store = make_store(c.redis_url)
+    assert c.redis_proc is not None
+    pids = {"api": [api_pid], "workers": [p.pid for p in procs], "redis": [c.redis_proc.pid]}
+    before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+    items = classification_items(n_items, tag=f" ({time.time_ns()})")
     start = time.monotonic()
-    procs = [
-        c.spawn(
-            [
-                str(Path(sys.executable).with_name("rq")),
-                "worker",
-                "--url",
-                c.redis_url,
-                "--burst",
-                "--quiet",
-                "baseline",
-            ],
-            env,
-            f"rq-run-{i}",
-        )
-        for i in range(workers)
-    ]
-    for p in procs:
-        p.wait(timeout=600)
-    wall = time.monotonic() - start
-    ok = int(c.provider_call("GET", "/stats")["ok"])
-    return {"items": n_items, "ok": ok, "wall_s": wall, "items_per_s": ok / wall}
+    batch_id = _submit(base, key, items)
+    end = _wait_labeled(store, "bench", batch_id, 600)
+    after = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+    stats = c.provider_call("GET", "/stats")
+    _stop(procs)
+    cpu = {k: (after[k] - before[k]) * 1000 / n_items for k in pids}
+    return {"items": n_items, "calls": stats["ok"], "wall_s": end - start,
+            "max_in_flight": stats["max_in_flight"], **{f"cpu_{k}": v for k, v in cpu.items()}}
+
+
+def fairness(c: Cluster, base: str, key: str, big_key: str, big_items: int) -> tuple[float, float]:
+    env = c.env(worker_concurrency=32)
+    procs = _start_workers(c, env, ["fair-0", "fair-1"])
+    store = make_store(c.redis_url)
+    small = classification_items(20, tag=f" (small {time.time_ns()})")
+    start = time.monotonic()
+    alone = _wait_labeled(store, "bench", _submit(base, key, small), 300) - start
+    big_id = _submit(base, big_key, classification_items(big_items, tag=f" (big {time.time_ns()})"))
+    time.sleep(2.0)
+    small = classification_items(20, tag=f" (small {time.time_ns()})")
+    start = time.monotonic()
+    shared = _wait_labeled(store, "bench", _submit(base, key, small), 600) - start
+    left = store.get_batch("bigco", big_id).counts["queued"]
+    _stop(procs)
+    print(f"  (the big batch still had {left} of {big_items} items queued when the small one finished)")
+    return alone, shared
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer configs")
-    parser.add_argument("--configs", default=None, help="NxC[cK] list, e.g. 1x16,1x16c256,2x16")
+    parser.add_argument("--quick", action="store_true", help="16 and 32 in flight, shorter runs")
     parser.add_argument("--latency-ms", type=float, default=200.0)
-    parser.add_argument("--baseline-items", type=int, default=None)
-    parser.add_argument("--chunk-size", type=int, default=32, help="items per RQ job (default 32)")
+    parser.add_argument("--seconds", type=float, default=None, help="ideal seconds of work per run")
+    parser.add_argument("--big-items", type=int, default=20_000)
     args = parser.parse_args()
-    configs = args.configs or ("2x16" if args.quick else "1x16,1x16c256,2x16,4x16,2x32")
-    seconds = 6.0 if args.quick else 10.0
-    baseline_items = args.baseline_items or (60 if args.quick else 200)
+    seconds = args.seconds or (4.0 if args.quick else 8.0)
+    flights = (16, 32) if args.quick else (16, 32, 64)
     latency_s = args.latency_ms / 1000
     print(machine_info())
     print(f"command: python bench/throughput.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[0]}")
     with cluster() as c:
         c.start_redis()
         c.start_provider(latency_ms=args.latency_ms, latency_jitter_ms=20, disagree_rate=0.0)
-        results = []
-        for spec in configs.split(","):
-            shape, _, chunk = spec.lower().partition("c")
-            n, k = (int(x) for x in shape.split("x"))
-            chunk_size = int(chunk) if chunk else args.chunk_size
-            r = run_llmlabel(c, n, k, latency_s, seconds, chunk_size)
-            results.append((n, k, r))
-            print(
-                f"llmlabel {n} workers x {k} in flight, {chunk_size} items per job: {r['items']} items, {r['calls']} calls in "
-                f"{r['wall_s']:.1f}s = {r['calls_per_s']:.1f} calls/s (steady {r['steady_calls_per_s']:.1f}); "
-                f"ideal {r['ideal']:.0f}/s -> {r['ratio_e2e']:.2f} end to end, {r['ratio_steady']:.2f} steady; "
-                f"max in flight at provider {r['max_in_flight']}; CPU ms/call: workers "
-                f"{r['worker_cpu_ms_per_call']:.1f}, provider {r['provider_cpu_ms_per_call']:.1f}",
-                flush=True,
-            )
-        n_base = max(n for n, _, _ in results)
-        b = run_rq_baseline(c, n_base, baseline_items)
-        ideal_b = n_base / latency_s
-        print(
-            f"rq baseline {n_base} forking workers, 1 item per job: {b['ok']} items in {b['wall_s']:.1f}s = "
-            f"{b['items_per_s']:.1f} items/s (ideal {ideal_b:.0f}/s -> {b['items_per_s'] / ideal_b:.2f})"
-        )
-        for n, k, r in results:
-            if n == n_base:
-                print(
-                    f"speedup llmlabel {n}x{k} / rq {n_base} workers: "
-                    f"{r['calls_per_s'] / b['items_per_s']:.1f}x items/s"
-                )
-        worst = min(r["ratio_steady"] for _, _, r in results)
-        print(
-            f"target >= 0.90 of ideal (steady): {'met' if worst >= 0.9 else 'NOT met'} (worst {worst:.2f})"
-        )
+        store = make_store(c.redis_url)
+        key = store.create_api_key(team="bench", role=Role.ADMIN)
+        big_key = store.create_api_key(team="bigco", role=Role.ADMIN)
+        base, api = c.api(c.env())
+        ratios: dict[tuple[int, int], float] = {}
+        worker_cpu: dict[tuple[int, int], float] = {}
+        print("in flight | arm | items/s | vs plain | max in flight at provider | "
+              "CPU ms/item: api / workers / redis (plain: its process)")
+        for in_flight in flights:
+            n_items = int(in_flight / latency_s * seconds)
+            p = plain(c, in_flight, n_items)
+            plain_rate = p["calls"] / p["wall_s"]
+            print(f"{in_flight:9} | plain AsyncOpenAI loop | {plain_rate:7.1f} | 1.00 | "
+                  f"{p['max_in_flight']} | {p['cpu_s'] * 1000 / p['calls']:.2f}", flush=True)
+            for workers in (1, 2, 4):
+                r = llmlabel(c, base, key, api.pid, workers, in_flight // workers, n_items)
+                rate = r["items"] / r["wall_s"]
+                ratios[(in_flight, workers)] = rate / plain_rate
+                worker_cpu[(in_flight, workers)] = r["cpu_workers"]
+                print(f"{in_flight:9} | llmlabel {workers} x {in_flight // workers} | {rate:7.1f} | "
+                      f"{rate / plain_rate:.2f} | {r['max_in_flight']} | {r['cpu_api']:.2f} / "
+                      f"{r['cpu_workers']:.2f} / {r['cpu_redis']:.2f}", flush=True)
+        n_items = int(32 / latency_s * seconds)
+        s = llmlabel(c, base, key, api.pid, 2, 16, n_items, client="sdk")
+        print(f"{32:9} | llmlabel 2 x 16, SDK client | {s['items'] / s['wall_s']:7.1f} | "
+              f"{s['items'] / s['wall_s'] / (32 / latency_s):.2f} of ideal | {s['max_in_flight']} | "
+              f"{s['cpu_api']:.2f} / {s['cpu_workers']:.2f} / {s['cpu_redis']:.2f}", flush=True)
+        alone, shared = fairness(c, base, key, big_key, args.big_items)
+        print(f"fairness, 2 workers x 32: 20-item batch alone {alone:.2f}s, while a "
+              f"{args.big_items}-item batch of another team runs {shared:.2f}s -> "
+              f"{shared / alone:.2f}x", flush=True)
+        print(f"load average at end: {Path('/proc/loadavg').read_text().split()[0]}")
+        for in_flight in (32, 64):
+            if (in_flight, 2) in ratios:
+                r = ratios[(in_flight, 2)]
+                print(f"target >= 0.90 of the plain loop at {in_flight} in flight, 2 workers: "
+                      f"{'met' if r >= 0.9 else 'NOT met'} ({r:.2f})")
+        w = max(worker_cpu.get((f, 2), 0.0) for f in flights)
+        print(f"target worker CPU <= 4 ms per item (2 workers): {'met' if w <= 4 else 'NOT met'} "
+              f"(worst {w:.2f})")
+        print(f"target small batch within 2x of alone: "
+              f"{'met' if shared <= 2 * alone else 'NOT met'} ({shared / alone:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +37,8 @@ redis_app = typer.Typer(
 )
 app.add_typer(redis_app, name="redis")
 
+# Demo workers for the local model (one llama.cpp thread each); see _demo_workers.
+_LOCAL_DEMO_WORKERS = 2
 # How child processes of `demo` are started: the same interpreter, so the same venv.
 _CLI = [sys.executable, "-c", "from llmlabel.cli import main; main()"]
 
@@ -127,6 +129,19 @@ def redis_status_cmd() -> None:
         raise typer.Exit(1)
 
 
+def _demo_workers(backend: str, env: dict[str, str]) -> list[dict[str, str]]:
+    """The environment of each demo worker.
+
+    The local model runs one call at a time per process, and llama.cpp gains less
+    from a second thread than a second process gains from a second core
+    (bench/RESULTS.md, local model with more workers): so on 2+ cores, unless
+    LLMLABEL_LOCAL_THREADS is set, 2 workers with 1 thread each.
+    """
+    if backend != "local" or (os.cpu_count() or 1) < 2 or env.get("LLMLABEL_LOCAL_THREADS"):
+        return [env]
+    return [{**env, "LLMLABEL_LOCAL_THREADS": "1"} for _ in range(_LOCAL_DEMO_WORKERS)]
+
+
 @contextmanager
 def _child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A child process in its own process group, stopped (TERM, then KILL) on exit."""
@@ -189,7 +204,7 @@ def demo(
         float, typer.Option(help="Give up waiting for labels after this many seconds")
     ] = 1800,
 ) -> None:
-    """Run the whole service locally: Redis, a worker, the API, keys and a 12-item sample."""
+    """Run the whole service locally: Redis, workers, the API, keys and a 12-item sample."""
     base_settings = get_settings()
     started_redis = base_settings.redis_url is None and not redis_status(base_settings).running
     settings = resolved_settings()
@@ -206,13 +221,16 @@ def demo(
         for role in (Role.ADMIN, Role.SUBMITTER, Role.REVIEWER)
     }
     base = f"http://127.0.0.1:{port}"
+    worker_envs = _demo_workers(profile.backend, env)
+    if len(worker_envs) > 1:
+        _out.print(f"[dim]{len(worker_envs)} workers, one llama.cpp thread each[/]")
     try:
-        with (
-            _child([*_CLI, "worker"], env, logs / "worker.log"),
-            _child(
-                [*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log"
-            ) as api,
-        ):
+        with ExitStack() as workers, _child(
+            [*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log"
+        ) as api:
+            for i, worker_env in enumerate(worker_envs):
+                name = "worker.log" if i == 0 else f"worker-{i}.log"
+                workers.enter_context(_child([*_CLI, "worker"], worker_env, logs / name))
             _wait_http(f"{base}/healthz", api, logs / "api.log")
             batch_ids = _submit_sample(base, keys[Role.SUBMITTER], data_dir or _default_data_dir())
             _follow(base, keys[Role.SUBMITTER], batch_ids, timeout)
