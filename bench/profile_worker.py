@@ -4,7 +4,7 @@
 
 Needs py-spy (`pip install py-spy`; a profiling tool, not a dependency of
 llmlabel). Starts Redis, the fake provider answering at once, one worker
-(16 slots), submits --items classification items, samples the worker with
+(--concurrency slots), submits --items classification items, samples the worker with
 py-spy while it labels them, and prints the functions with the largest share
 of samples, inclusive (the function and what it calls) and self.
 """
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=3000)
     parser.add_argument("--client", default="http", choices=["http", "sdk"])
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -37,7 +39,7 @@ def main() -> None:
     with cluster() as c:
         c.start_redis()
         c.start_provider(latency_ms=0, latency_jitter_ms=0, disagree_rate=0.0)
-        env = c.env(worker_concurrency=16, openai_client=args.client)
+        env = c.env(worker_concurrency=args.concurrency, openai_client=args.client)
         worker = c.worker(env, "profiled")
         wait_until(lambda: "labeling.start" in c.log("profiled"), timeout_s=60, what="worker")
         store = make_store(c.redis_url)
@@ -45,7 +47,7 @@ def main() -> None:
         batch_id = submit(store, classification_items(args.items))
         spy = subprocess.Popen(
             [py_spy, "record", "--pid", str(worker.pid), "--format", "raw", "--rate", "250",
-             "--nonblocking", "--output", str(raw)],
+             "--nonblocking", *(["--gil"] if args.gil else []), "--output", str(raw)],
             stdout=subprocess.DEVNULL,
             stderr=(c.workdir / "py-spy.log").open("wb"),
         )

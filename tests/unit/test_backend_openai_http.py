@@ -6,6 +6,7 @@ both clients are held to one behaviour.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -179,3 +180,32 @@ async def test_every_failure_is_mapped(
     assert type(info.value) is expected
     if isinstance(info.value, RateLimitedError):
         assert info.value.retry_after == 1.5
+
+
+@respx.mock
+async def test_calls_in_flight_spread_over_small_clients(backend: OpenAIHttpBackend) -> None:
+    release = asyncio.Event()
+    started = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal started
+        started += 1
+        await release.wait()
+        return httpx.Response(200, json=completion_body('{"label": "pos"}'))
+
+    respx.post(URL).mock(side_effect=slow)
+    calls = [
+        asyncio.create_task(backend.complete(MESSAGES, SCHEMA, n=1, temperature=0, max_tokens=8))
+        for _ in range(10)
+    ]
+    while started < 10:
+        await asyncio.sleep(0)
+    pool = backend._pool
+    assert len(pool.clients) == 3 and sorted(pool.busy) == [2, 4, 4]
+    release.set()
+    await asyncio.gather(*calls)
+    assert pool.busy == [0, 0, 0]
+    # Later calls reuse the open clients (and their connections).
+    await backend.complete(MESSAGES, SCHEMA, n=1, temperature=0, max_tokens=8)
+    assert len(pool.clients) == 3
+    await backend.aclose()

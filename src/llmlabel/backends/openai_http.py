@@ -26,9 +26,42 @@ from llmlabel.errors import RetryableBackendError
 __all__ = ["OpenAIHttpBackend"]
 
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# Enough pooled connections for any worker_concurrency: a reconnect per call (TLS
-# handshakes included) would cost more than the call path itself.
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+# Calls in flight per httpx client before another client is opened. httpx's pool
+# walks every one of its connections for each request (expiry and idle checks, a
+# socket poll each): with 64 connections in one pool that walk was a third of the
+# worker's CPU (bench/profile_worker.py), with 4 it is noise.
+_PER_CLIENT = 4
+# Connections each client may keep: never a reconnect (TLS handshake) per call.
+_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+
+
+class _ClientPool:
+    """Small httpx clients, one more whenever every open one has `_PER_CLIENT` calls in flight."""
+
+    def __init__(self, headers: dict[str, str], timeout: float) -> None:
+        self._headers = headers
+        self._timeout = timeout
+        self.clients: list[httpx.AsyncClient] = []
+        self.busy: list[int] = []
+
+    def take(self) -> int:
+        """The index of the least busy client (a new one if all are full), now one busier."""
+        index = min(range(len(self.busy)), key=self.busy.__getitem__, default=-1)
+        if index < 0 or self.busy[index] >= _PER_CLIENT:
+            self.clients.append(
+                httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS, headers=self._headers)
+            )
+            self.busy.append(0)
+            index = len(self.clients) - 1
+        self.busy[index] += 1
+        return index
+
+    def give_back(self, index: int) -> None:
+        self.busy[index] -= 1
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
 
 
 class OpenAIHttpBackend(Backend):
@@ -41,14 +74,13 @@ class OpenAIHttpBackend(Backend):
         self._options = ChatOptions.of(profile)
         base = (profile.base_url or _DEFAULT_BASE_URL).rstrip("/")
         self._url = f"{base}/chat/completions"
-        self._client = httpx.AsyncClient(
-            timeout=profile.timeout_s,
-            limits=_LIMITS,
-            headers={
+        self._pool = _ClientPool(
+            {
                 "Authorization": f"Bearer {api_key_for(profile)}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
+            profile.timeout_s,
         )
 
     async def complete(
@@ -65,12 +97,15 @@ class OpenAIHttpBackend(Backend):
         body["temperature"] = temperature
         body["max_tokens"] = max_tokens
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        shard = self._pool.take()
         try:
-            response = await self._client.post(self._url, content=content)
+            response = await self._pool.clients[shard].post(self._url, content=content)
         except httpx.TimeoutException as exc:
             raise RetryableBackendError(f"openai request timed out: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise RetryableBackendError(f"openai connection failed: {exc!r}") from exc
+        finally:
+            self._pool.give_back(shard)
         if response.status_code >= 400:
             raise error_for_status(
                 "openai", response.status_code, _error_message(response), response.headers
@@ -85,8 +120,8 @@ class OpenAIHttpBackend(Backend):
             ) from exc
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close every client's connections."""
+        await self._pool.aclose()
 
 
 def _error_message(response: httpx.Response) -> str:
