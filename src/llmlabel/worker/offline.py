@@ -25,6 +25,7 @@ from typing import Any
 
 from llmlabel.backends.batch_api import BatchApi, BatchLine, LineResult, batch_api_for
 from llmlabel.backends.sampling import effective_pricing, quote_call
+from llmlabel.calibration_jobs import routing_for
 from llmlabel.domain import PartialLabel, Sample, Usage
 from llmlabel.errors import BudgetExceededError, LlmlabelError
 from llmlabel.estimate import OFFLINE_DISCOUNT
@@ -239,5 +240,13 @@ class OfflineRunner:
         await self.offload(self.store.settle_call, line.reservation, outcome)
 
     async def _save(self, labeler: Labeler, work: WorkItem, view: Any, partial: PartialLabel) -> None:
-        record = labeler.record(work.item_id, view, partial.samples, partial.usage)
-        await self.offload(self.store.save_label, work, record, ())
+        # Routed like an online label: the team's calibration fit and the blind audit.
+        routing = await self.offload(routing_for, self.store, work.team, labeler.guideline)
+        record = labeler.record(
+            work.item_id, view, partial.samples, partial.usage,
+            calibration=routing.fit, audit=routing.audit,
+        )
+        if await self.offload(self.store.save_label, work, record, ()):
+            await self.offload(
+                self.store.index_labeled, work.team, work.task, record.guideline_version, work.item_id
+            )
