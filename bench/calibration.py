@@ -61,8 +61,9 @@ def _print(task: str, p: dict[str, Any]) -> None:
     q = QUALITY.get(task, "accuracy")
     print(f"\n## {task}: calibrate on {cal}, report on {rep} ({p['model']}, "
           f"{p['guideline_version']}/{p['prompt_version']})")
-    print("distinct values per signal (reported half, fixed k): "
-          + ", ".join(f"{k} {v}" for k, v in p["distinct_values"].items()))
+    for name, side in (("fixed k", p), ("adaptive", a)):
+        print(f"distinct values per signal (reported half, {name}): "
+              + ", ".join(f"{k} {v}" for k, v in side["distinct_values"].items()))
     print("| | fixed k | adaptive (replayed) |\n| --- | --- | --- |")
     rows = [
         ("samples per item", p["samples_per_item"], a["samples_per_item"]),
@@ -98,6 +99,47 @@ def _print(task: str, p: dict[str, Any]) -> None:
               f"{best['accepted_n']} accepted, threshold {best['threshold']:.3f})")
 
 
+POLICIES = [  # (initial, step, stop_probability): the shipped v2 rule first
+    (2, 1, 0.95), (2, 1, 0.9), (3, 1, 0.95), (2, 2, 0.95), (3, 2, 0.95),
+]
+
+
+def _policies(task: str, dev: Path, labels: Path) -> None:
+    """Replay several stopping policies over the same fixed-k samples (all saved items)."""
+    os.environ.setdefault("OPENAI_API_KEY", "unused-rescoring-only")
+    from llmlabel.domain import LabelRecord
+    from llmlabel.evaluate import evaluate_records
+    from llmlabel.labeler import build_labeler
+    from llmlabel.settings import Settings
+
+    labeler = build_labeler(Settings(backend="openai"), task)
+    items = {i["id"]: i for i in map(json.loads, dev.open(encoding="utf-8")) if i}
+    records = [LabelRecord.model_validate_json(line) for line in labels.open(encoding="utf-8")]
+    records = [r for r in records if r.error is None and r.id in items]
+    golds = {r.id: labeler.task.gold_label(items[r.id]) for r in records}
+    base = labeler.guideline
+    q = QUALITY.get(task, "accuracy")
+    fixed = [(labeler.record(r.id, labeler.task.validate_input(items[r.id]), r.samples, r.usage),
+              golds[r.id]) for r in records]
+    ref = evaluate_records(labeler.task, fixed)  # type: ignore[arg-type]
+    print(f"policies replayed on {len(records)} {task} items (fixed k: {ref.samples_per_item:.2f} "
+          f"samples, {q} {ref.quality.get(q, 0):.3f}, AUROC consistency "
+          f"{_fmt(ref.auroc.get('consistency'))})")
+    print("| initial | step | stop p | samples/item | share of fixed k | quality | AUROC consistency |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for initial, step, prob in POLICIES:
+        sampling = base.sampling.model_copy(
+            update={"initial": initial, "step": step, "stop_probability": prob}
+        )
+        labeler.guideline = base.model_copy(update={"sampling": sampling})
+        replay = [(labeler.replay_adaptive(items[r.id], r), golds[r.id]) for r in records]
+        rep = evaluate_records(labeler.task, replay)  # type: ignore[arg-type]
+        print(f"| {initial} | {step} | {prob} | {rep.samples_per_item:.2f} | "
+              f"{rep.samples_per_item / ref.samples_per_item:.2f} | {rep.quality.get(q, 0):.3f} | "
+              f"{_fmt(rep.auroc.get('consistency'))} |")
+    labeler.guideline = base
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, required=True, help="folder with <task>/dev.jsonl")
@@ -114,6 +156,7 @@ def main() -> None:
                 continue
             payload = _run(task, args.datasets / task / "dev.jsonl", labels, args.target, Path(tmp))
             _print(task, payload)
+            _policies(task, args.datasets / task / "dev.jsonl", labels)
             if args.json:
                 print(json.dumps(payload))
 
