@@ -80,7 +80,7 @@ def collect_evidence(store: Store, team: str, guideline: Guideline) -> list[Judg
             correct=_JUDGED[item.state],
             source=EvidenceSource.AUDIT if item.record.audited else EvidenceSource.REVIEW,
         )
-        for item in store.labeled_items(team, task, version)
+        for item in store.judged_items(team, task, version)
         if item.state in _JUDGED and item.record.label is not None
     ]
     gold_ids = store.gold_ids(team, task)
@@ -118,9 +118,15 @@ def refit(store: Store, team: str, guideline: Guideline) -> CalibrationFit | Non
     return fit
 
 
-def note_judgments(store: Store, team: str, task: str, version: str, n: int = 1) -> int:
-    """Count n new judgments of a version (the refit that is due happens on the next lookup)."""
-    return store.count_judgments(team, task, version, n) if n > 0 else 0
+def note_judgments(
+    store: Store, team: str, task: str, version: str, item_ids: list[str] | None = None, n: int = 0
+) -> int:
+    """Record new judgments of a version: decided items (marked for the evidence scan) and
+    `n` more (gold); returns how many came since the last fit (a due refit happens on the
+    next lookup)."""
+    ids = item_ids or []
+    store.mark_judged(team, task, version, ids)
+    return store.count_judgments(team, task, version, len(ids) + n)
 
 
 def _due(store: Store, team: str, guideline: Guideline, fit: CalibrationFit | None) -> bool:
@@ -166,9 +172,9 @@ def report(
     guideline = registry.guideline(task, version)
     fit = fit_for_labeling(store, team, guideline)
     target, source = target_for(store, team, guideline)
-    items = list(store.labeled_items(team, task, version))
-    accepted = sum(1 for i in items if i.record.route.value == "accept" or i.record.audited)
-    audits = [i for i in items if i.record.audited and i.state in _JUDGED]
+    labeled, accepted = store.labeled_counts(team, task, version)
+    audits = [i for i in store.judged_items(team, task, version)
+              if i.record.audited and i.state in _JUDGED]
     audit_right = sum(1 for i in audits if _JUDGED[i.state])
     return build_report(
         task=task,
@@ -177,7 +183,7 @@ def report(
         target_source=source,
         configured_threshold=guideline.routing.threshold,
         fit=fit,
-        labeled_n=len(items),
+        labeled_n=labeled,
         accepted_n=accepted,
         audit_n=len(audits),
         audit_correct=audit_right,

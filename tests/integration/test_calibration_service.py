@@ -57,8 +57,7 @@ def _approve_everything(client: httpx.Client, reviewer: Headers) -> int:
 
 
 def _records(store: Store, batch_id: str) -> list[Any]:
-    return [i.record for i in store.labeled_items("acme", "classification", "v2")
-            if i.item_id.startswith(f"{batch_id}:")]
+    return [store.label_record("acme", i.item_id) for i in store.iter_results("acme", batch_id)]
 
 
 def test_reviews_move_the_threshold_and_later_items_follow_it(

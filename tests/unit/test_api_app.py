@@ -83,6 +83,9 @@ class RecordingStore:
         self.calls.append(("count_judgments", (task, version, n)))
         return n
 
+    def mark_judged(self, team: str, task: str, version: str, item_ids: list[str]) -> None:
+        self.calls.append(("mark_judged", (task, version, tuple(item_ids))))
+
     def state_totals(self) -> dict[str, int]:
         return {s.value: 0 for s in ItemState} | {"needs_review": 4}
 
@@ -270,6 +273,7 @@ def test_fix_label_is_canonicalised_before_the_store(
     assert response.status_code == 200, response.text
     assert store.calls == [("decide", (Decision.FIX, {"entities": [
         {"start": 0, "end": 5, "label": "location", "text": "Paris"}]})),
+        ("mark_judged", ("ner", "v1", (store.item.item_id,))),
         ("count_judgments", ("ner", "v1", 1))]  # a judgment toward the version's next refit
 
 

@@ -1,8 +1,10 @@
-"""Calibration in Redis: per guideline version, its settings, its fits and its labeled items.
+"""Calibration in Redis: per guideline version, its settings, fits, judged items and counts.
 
-Evidence is not copied anywhere: the judged items are read where they live (an
-item's state says approved, fixed or rejected, its record holds the signals), so
-an undone decision or a re-review is never counted twice or left behind.
+Evidence is not copied anywhere: the ids of items a person decided on are kept,
+and the items are read where they live (the state says approved, fixed or
+rejected, the record holds the signals), so an undone decision or a re-review is
+never counted twice or left behind. The scan reads judged items only, not every
+label of the version; the review rate comes from two counters.
 """
 
 from __future__ import annotations
@@ -92,12 +94,31 @@ class CalibrationMixin(StoreBase):
         """Add n new judgments of the version; returns how many since its last fit."""
         return int(self.redis.incrby(keys.calibration_judged(team, task, version), n))
 
-    def index_labeled(self, team: str, task: str, version: str, item_id: str) -> None:
-        """Remember that an item was labeled under the version (the calibration scan reads these)."""
-        self.redis.zadd(keys.calibration_items(team, task, version), {item_id: self._now()})
+    def count_labeled(self, team: str, task: str, version: str, accepted: bool) -> None:
+        """Count a label saved under the version (and whether its threshold accepted it)."""
+        counts = keys.calibration_counts(team, task, version)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(counts, "labeled", 1)
+            pipe.hincrby(counts, "accepted", int(accepted))
+            pipe.execute()
 
-    def labeled_items(self, team: str, task: str, version: str) -> Iterator[LabeledItem]:
-        """Every indexed item still stored, with its state and label record."""
+    def labeled_counts(self, team: str, task: str, version: str) -> tuple[int, int]:
+        """(labels saved under the version, of them accepted by the threshold)."""
+        raw = self._hash(keys.calibration_counts(team, task, version))
+        return int(raw.get("labeled", 0)), int(raw.get("accepted", 0))
+
+    def mark_judged(self, team: str, task: str, version: str, item_ids: list[str]) -> None:
+        """Remember items a person decided on (the evidence scan reads only these)."""
+        if item_ids:
+            now = self._now()
+            self.redis.zadd(keys.calibration_items(team, task, version), dict.fromkeys(item_ids, now))
+
+    def judged_items(self, team: str, task: str, version: str) -> Iterator[LabeledItem]:
+        """Every item marked judged that is still stored, with its state now and label record.
+
+        The state decides: an undone decision leaves the item waiting again, and then
+        it is no evidence until decided anew.
+        """
         index = keys.calibration_items(team, task, version)
         start = 0
         while True:
@@ -116,3 +137,8 @@ class CalibrationMixin(StoreBase):
                         record=LabelRecord.model_validate_json(record),
                     )
             start += _SCAN_CHUNK
+
+    def label_record(self, team: str, item_id: str) -> LabelRecord | None:
+        """The label record an item was routed with (None before it is labeled)."""
+        text = self._text(self.redis.hget(keys.item(team, item_id), "record"))
+        return LabelRecord.model_validate_json(text) if text else None

@@ -24,6 +24,7 @@ __all__ = [
     "batch",
     "batch_state",
     "batches",
+    "calibration_counts",
     "calibration_fit",
     "calibration_fits",
     "calibration_items",
@@ -228,8 +229,13 @@ def calibration_fits(team: str, task: str, version: str) -> str:
 
 
 def calibration_items(team: str, task: str, version: str) -> str:
-    """Sorted set: item ids labeled under the guideline version, by save time."""
+    """Sorted set: item ids of the version that a person judged (decided), by decision time."""
     return f"{team_prefix(team)}cal:{task}:{version}:items"
+
+
+def calibration_counts(team: str, task: str, version: str) -> str:
+    """Hash: labels saved under the version (`labeled`) and how many the threshold accepted."""
+    return f"{team_prefix(team)}cal:{task}:{version}:counts"
 
 
 def calibration_judged(team: str, task: str, version: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import redis
 
 from llmlabel.calibration_jobs import routing_for
-from llmlabel.domain import Completion
+from llmlabel.domain import Completion, Route
 from llmlabel.errors import (
     BackendError,
     BudgetExceededError,
@@ -242,7 +242,8 @@ class LabelingLoop:
             return "lost"
         try:
             await self.offload(
-                self.store.index_labeled, work.team, work.task, record.guideline_version, work.item_id
+                self.store.count_labeled, work.team, work.task, record.guideline_version,
+                record.route == Route.ACCEPT or record.audited,
             )
         except _STORE_ERRORS as exc:  # the label is saved; only calibration misses the item
             logger.warning("label.index_failed item_id=%s error=%s", work.item_id, exc)

@@ -26,7 +26,7 @@ from typing import Any
 from llmlabel.backends.batch_api import BatchApi, BatchLine, LineResult, batch_api_for
 from llmlabel.backends.sampling import effective_pricing, quote_call
 from llmlabel.calibration_jobs import routing_for
-from llmlabel.domain import PartialLabel, Sample, Usage
+from llmlabel.domain import PartialLabel, Route, Sample, Usage
 from llmlabel.errors import BudgetExceededError, LlmlabelError
 from llmlabel.estimate import OFFLINE_DISCOUNT
 from llmlabel.labeler import Labeler
@@ -248,5 +248,6 @@ class OfflineRunner:
         )
         if await self.offload(self.store.save_label, work, record, ()):
             await self.offload(
-                self.store.index_labeled, work.team, work.task, record.guideline_version, work.item_id
+                self.store.count_labeled, work.team, work.task, record.guideline_version,
+                record.route == Route.ACCEPT or record.audited,
             )

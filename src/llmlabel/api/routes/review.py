@@ -115,7 +115,7 @@ def decide(
     )
     if decision.action is not Decision.SKIP and view.guideline_version:
         # A judgment of the version's label: counts toward its next calibration refit.
-        note_judgments(store, principal.team, view.task, view.guideline_version)
+        note_judgments(store, principal.team, view.task, view.guideline_version, [item_id])
     return view
 
 
