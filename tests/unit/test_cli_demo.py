@@ -1,4 +1,4 @@
-"""How many workers the demo starts: two one-thread workers for the local model on 2+ cores."""
+"""How many workers the demo starts: one as before, or N one-thread workers for the local model."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def test_demo_workers(
     expected: list[str | None],
 ) -> None:
     monkeypatch.setattr(service.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(service, "_LOCAL_DEMO_WORKERS", 2)
     envs = service._demo_workers(backend, {"LLMLABEL_REDIS_URL": "redis://x", **env})
     assert [e.get("LLMLABEL_LOCAL_THREADS") for e in envs] == expected
     assert all(e["LLMLABEL_REDIS_URL"] == "redis://x" for e in envs)
+
+
+def test_the_default_demo_is_one_worker_with_every_core() -> None:
+    assert service._demo_workers("local", {}) == [{}]

@@ -37,8 +37,9 @@ redis_app = typer.Typer(
 )
 app.add_typer(redis_app, name="redis")
 
-# Demo workers for the local model (one llama.cpp thread each); see _demo_workers.
-_LOCAL_DEMO_WORKERS = 2
+# Demo workers for the local model, one llama.cpp thread each when more than one (see
+# _demo_workers). 1 (one worker, all cores) until 2 x 1 thread is measured faster here.
+_LOCAL_DEMO_WORKERS = 1
 # How child processes of `demo` are started: the same interpreter, so the same venv.
 _CLI = [sys.executable, "-c", "from llmlabel.cli import main; main()"]
 
@@ -132,14 +133,17 @@ def redis_status_cmd() -> None:
 def _demo_workers(backend: str, env: dict[str, str]) -> list[dict[str, str]]:
     """The environment of each demo worker.
 
-    The local model runs one call at a time per process, and llama.cpp gains less
-    from a second thread than a second process gains from a second core
-    (bench/RESULTS.md, local model with more workers): so on 2+ cores, unless
-    LLMLABEL_LOCAL_THREADS is set, 2 workers with 1 thread each.
+    The local model runs one call at a time per process; with `_LOCAL_DEMO_WORKERS`
+    above 1 the demo starts that many workers with 1 llama.cpp thread each (on 2+
+    cores, unless LLMLABEL_LOCAL_THREADS is set); `bench/local_workers.py` measures
+    which is faster.
     """
-    if backend != "local" or (os.cpu_count() or 1) < 2 or env.get("LLMLABEL_LOCAL_THREADS"):
+    workers = _LOCAL_DEMO_WORKERS
+    if workers < 2 or backend != "local" or (os.cpu_count() or 1) < 2:
         return [env]
-    return [{**env, "LLMLABEL_LOCAL_THREADS": "1"} for _ in range(_LOCAL_DEMO_WORKERS)]
+    if env.get("LLMLABEL_LOCAL_THREADS"):
+        return [env]
+    return [{**env, "LLMLABEL_LOCAL_THREADS": "1"} for _ in range(workers)]
 
 
 @contextmanager
