@@ -10,6 +10,7 @@ import pytest
 
 from llmlabel.errors import InputError
 from llmlabel.exports import ExportOptions, export
+from llmlabel.exports.tabular import neutralize
 from tests.conftest import load_dev_items
 
 
@@ -32,9 +33,10 @@ def test_safety_rows_round_trip_through_dict_reader() -> None:
     assert len(records) == len(items)
     decode = {"1": True, "0": False, "": None}
     for item, record in zip(items, records, strict=True):
-        # Long multi-line texts with quotes and commas come back unchanged.
+        # Long multi-line texts with quotes and commas come back unchanged (but for the
+        # leading ' of texts that start like a formula).
         assert record["id"] == item["id"]
-        assert record["text"] == item["text"]
+        assert record["text"] == neutralize(item["text"])
         assert {c: decode[record[c]] for c in item["flags"]} == item["flags"]
         assert record["rationale"] == "why, \"quoted\"\nmore"
 
@@ -88,3 +90,13 @@ def test_classification_label_outside_given_categories_is_an_error() -> None:
     with pytest.raises(InputError, match="label 'tech' is not one of the categories"):
         read("classification", [make_row("a", "classification", "t", {"label": "tech"})],
              categories=("news",))
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\",\"y\")", "+1+2", "-2+3", "@SUM(A1)",
+                                  "\tlead"])
+def test_formula_like_cells_are_neutralized(text: str) -> None:
+    row = make_row(text, "safety", text, {"flags": {"hate": True}, "rationale": text})
+    _, records = read("safety", [row])
+    assert records[0]["id"] == records[0]["text"] == records[0]["rationale"] == "'" + text
+    assert neutralize("fine -1") == "fine -1" and neutralize(3) == 3
+    assert neutralize("\rlead") == "'\rlead"

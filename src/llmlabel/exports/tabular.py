@@ -10,6 +10,9 @@ Classification: `id, text, label, <label>...`. `label` holds the single label,
 or the labels joined by "|" for multi-label items; the 0/1 columns are the
 given categories, else every label seen, sorted. Without given categories the
 rows are read in full before the header can be written.
+
+Cells that would start like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR) are
+written with a leading `'` (`neutralize`).
 """
 
 from __future__ import annotations
@@ -20,13 +23,26 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from llmlabel.exports.rows import ExportOptions, ExportStats, ResultRow
 
-__all__ = ["export_csv"]
+__all__ = ["export_csv", "neutralize"]
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (`=HYPERLINK(...)`, `@SUM(...)`, `-2+3`): it is written with a leading `'`, which the
+# spreadsheet shows as plain text (OWASP's CSV injection advice).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value: object) -> object:
+    """A cell value that no spreadsheet evaluates: texts starting like a formula get a `'`."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _line(values: Sequence[object]) -> str:
     # The csv module owns quoting of commas, quotes and newlines inside texts.
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
+    csv.writer(buffer, lineterminator="\n").writerow([neutralize(v) for v in values])
     return buffer.getvalue()
 
 
