@@ -31,6 +31,8 @@ __all__ = ["ApiMetrics", "MetricsMiddleware", "StoreCollector"]
 
 logger = logging.getLogger(__name__)
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class StoreCollector(Collector):
     """Items by state and review queue depth, asked of the store at each scrape."""
@@ -129,6 +131,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             # Unknown paths share one label so scanners cannot blow up the label space.
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
+            # Any client can send any method name: made-up ones share one label too.
+            method = scope["method"] if scope["method"] in _METHODS else "other"
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
