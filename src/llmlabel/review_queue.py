@@ -42,6 +42,13 @@ class QueueFilter:
     max_confidence: float | None = None
     label: str | None = None
     state: str | None = None
+    # The caller's own held items are left out, rows and filter choices alike: a gold
+    # item a reviewer holds is in no queue, so their real held items must not show either.
+    held_by: str | None = None
+
+    def hides(self, row: QueueRow) -> bool:
+        """True for a row the caller holds (never listed to them)."""
+        return self.held_by is not None and row.reviewer == self.held_by
 
     def check(self) -> None:
         """InputError naming the field when the confidence range is empty."""
@@ -125,6 +132,7 @@ def list_queue(
     where.check()
     # The choices of each filter come from the whole queue, not the filtered rows.
     rows, total = store.review_queue_rows(team)
+    rows = [row for row in rows if not where.hides(row)]
     kept = select_rows(rows, where, sort=sort, descending=descending)
     return QueuePage(
         total=len(kept),

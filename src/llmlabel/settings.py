@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     offline_flush_s: float = Field(
         2.0, gt=0, description="How long a worker gathers offline items before one provider batch"
     )
+    upkeep_interval_s: float = Field(
+        60.0, gt=0, description="How often each worker expires batches past their retention"
+    )
     reap_interval_s: float = Field(
         5.0, gt=0, description="How often each worker re-queues items of dead workers"
     )

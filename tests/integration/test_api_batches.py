@@ -259,8 +259,12 @@ def test_roles_on_batch_routes(client: httpx.Client, key: Callable[..., Headers]
     assert client.post(f"/v1/batches/{batch_id}/retry-failed", headers=sub).status_code == 403
     retried = client.post(f"/v1/batches/{batch_id}/retry-failed", headers=key(role=Role.OPERATOR))
     assert retried.status_code == 200 and retried.json()["requeued"] == 0
-    for role in (Role.REVIEWER, Role.OPERATOR):
-        assert client.get(f"/v1/batches/{batch_id}", headers=key(role=role)).status_code == 200
+    assert client.get(f"/v1/batches/{batch_id}", headers=key(role=Role.OPERATOR)).status_code == 200
+    # One data rule for batch reads: reviewers see items only through their claims.
+    reviewer = key(role=Role.REVIEWER)
+    for path in ("", "/items", "/results"):
+        assert client.get(f"/v1/batches/{batch_id}{path}", headers=reviewer).status_code == 403
+    assert client.get("/v1/batches", headers=reviewer).status_code == 403
     assert client.get("/v1/batches").status_code == 401
     assert client.get("/v1/batches", headers={"Authorization": "Bearer nope"}).status_code == 401
 
@@ -278,3 +282,20 @@ def test_http_errors_health_and_metrics(client: httpx.Client, key: Callable[...,
     assert 'llmlabel_items{state="queued"}' in metrics.text
     assert "llmlabel_review_queue_depth" in metrics.text
     assert 'route="/v1/batches"' in metrics.text
+
+
+def test_made_up_methods_share_one_metrics_label(client: httpx.Client) -> None:
+    # Finding 11: 200 requests with made-up methods to /nope grew the counter by 200 series.
+    def series() -> list[str]:
+        text = client.get("/metrics").text
+        return [line for line in text.splitlines()
+                if line.startswith("llmlabel_http_requests_total{")]
+
+    for n in range(200):
+        response = client.request(f"BREW{n}", "/nope")
+        assert response.status_code in (404, 405)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    lines = series()
+    methods = {line.split('method="', 1)[1].split('"', 1)[0] for line in lines}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert sum('method="other"' in line for line in lines) == 1, lines

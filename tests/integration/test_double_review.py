@@ -89,8 +89,9 @@ def test_second_reviews_keep_the_first_decision_and_give_reviewer_alpha(
 ) -> None:
     alice, bob, carol = key(Role.REVIEWER, "alice"), key(Role.REVIEWER, "bob"), key(Role.REVIEWER, "carol")
     items = [{"id": f"m{i}", "text": f"message {i} about the weather and trains"} for i in range(30)]
+    submitter = key(Role.SUBMITTER, "sub")
     created = client.post("/v1/batches", json={"task": "safety", "items": items},
-                          headers=key(Role.SUBMITTER, "sub"))
+                          headers=submitter)
     batch_id = created.json()["id"]
     processes.run_burst(env, name="w-double")
     depth = client.get("/v1/review/queue", headers=alice).json()["depth"]
@@ -124,7 +125,7 @@ def test_second_reviews_keep_the_first_decision_and_give_reviewer_alpha(
     decide(client, bob, seconds[firsts[4]["item_id"]], "approve")
 
     views = {i["item_id"]: i for i in client.get(
-        f"/v1/batches/{batch_id}/items", params={"limit": 100}, headers=bob).json()["items"]}
+        f"/v1/batches/{batch_id}/items", params={"limit": 100}, headers=submitter).json()["items"]}
     for first, mine, theirs in zip(firsts, ALICE, BOB, strict=False):
         view = views[first["item_id"]]
         assert (view["state"], view["label"], view["reviewer"]) == ("fixed", flags(*mine), "alice")
@@ -134,7 +135,7 @@ def test_second_reviews_keep_the_first_decision_and_give_reviewer_alpha(
     rejected = views[firsts[4]["item_id"]]
     assert rejected["state"] == "rejected"
     assert rejected["second_review"]["label"] == firsts[4]["label"], "approve = the LLM label"
-    counts = client.get(f"/v1/batches/{batch_id}", headers=bob).json()["counts"]
+    counts = client.get(f"/v1/batches/{batch_id}", headers=submitter).json()["counts"]
     assert (counts["fixed"], counts["rejected"], counts["approved"]) == (4, 1, 0)
     # Reviewed twice: they never come back. Carol gets first reviews only.
     assert claim(client, carol)["item_id"] not in alice_ids

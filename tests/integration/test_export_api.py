@@ -231,8 +231,13 @@ def test_a_format_the_task_has_not_is_422_listing_the_valid_ones(stack: dict[str
 def test_roles_and_teams(stack: dict[str, Any]) -> None:
     client, batch_id = stack["client"], stack["batches"]["ner"]
     url = f"/v1/batches/{batch_id}/export"
-    assert client.get(url, params={"format": "jsonl"},
-                      headers=stack["keys"][Role.REVIEWER]).status_code == 403
+    reviewer = stack["keys"][Role.REVIEWER]
+    assert client.get(url, params={"format": "jsonl"}, headers=reviewer).status_code == 403
+    # Finding 10: one data rule; results with inputs were readable to reviewers, exports not.
+    results = client.get(f"/v1/batches/{batch_id}/results", params={"include_input": "true"},
+                         headers=reviewer)
+    assert results.status_code == 403
+    assert results.headers["content-type"].startswith("application/problem+json")
     assert client.get(url, params={"format": "jsonl"}, headers=stack["other"]).status_code == 404
     for role in (Role.SUBMITTER, Role.OPERATOR, Role.ADMIN):
         assert client.get(url, params={"format": "jsonl"},
@@ -281,3 +286,25 @@ def test_an_item_the_format_cannot_hold_is_a_422_listing_it_not_a_short_file(
     assert whole.status_code == 200
     assert [r["id"] for r in lines(whole.text)] == ["n0", "n1", "n2"]
     assert whole.headers["x-export-written"] == "3"
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralized(stack: dict[str, Any]) -> None:
+    # Finding 9: ids and texts starting with =, +, - or @ were exported raw.
+    client, env = stack["client"], stack["env"]
+    headers = stack["keys"][Role.SUBMITTER]
+    items = [{"id": "=HYPERLINK(\"http://evil\",\"open\")", "text": "+cmd|' /C calc'!A0"},
+             {"id": "@SUM(A1:A9)", "text": "-2+3 looks like a sum"},
+             {"id": "plain", "text": "a fine text - with a dash"}]
+    created = client.post("/v1/batches", json={"task": "classification", "items": items},
+                          headers=headers)
+    assert created.status_code == 201, created.text
+    stack["procs"].run_burst(env, name="w-csv")
+    response = client.get(f"/v1/batches/{created.json()['id']}/export",
+                          params={"format": "csv", "include_pending": "true"}, headers=headers)
+    assert response.status_code == 200, response.text
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(r["id"], r["text"]) for r in rows] == [
+        ("'" + items[0]["id"], "'" + items[0]["text"]),
+        ("'" + items[1]["id"], "'" + items[1]["text"]),
+        ("plain", "a fine text - with a dash"),
+    ]

@@ -205,3 +205,54 @@ def test_evaluate_a_version_on_gold_before_activating_it(
     assert llm["accuracy"] == pytest.approx(report["accuracy"])
     active = client.get("/v1/tasks/safety/versions", headers=operator).json()["active"]
     assert active["pinned"] is False, "evaluating does not activate"
+
+
+def test_nothing_a_reviewer_can_call_tells_a_gold_claim_from_a_real_one(
+    client: httpx.Client, key: Callable[..., Headers], processes: Processes, env: dict[str, str]
+) -> None:
+    # Finding 6: a gold claim's batch_id answered 404 on GET /v1/batches/{id}, a real one 200.
+    team = "g-blind"
+    operator, submitter = key(Role.OPERATOR, team=team), key(Role.SUBMITTER, team=team)
+    reviewer = key(Role.REVIEWER, "carol", team=team)
+    uploaded = client.post("/v1/gold", json={"task": "safety", "items": GOLD[:1]}, headers=operator)
+    assert uploaded.status_code == 201, uploaded.text
+    items = [{"id": f"m{i}", "text": f"message {i} about the weather and trains"} for i in range(12)]
+    body = {"task": "safety", "items": items, "guideline_version": "v1", "prompt_version": "v1"}
+    assert client.post("/v1/batches", json=body, headers=submitter).status_code == 201
+    processes.run_burst(env, name="w-blind")
+    gold, real = claim(client, reviewer), claim(client, reviewer)
+    assert gold is not None and real is not None
+    assert gold["item_id"] == uploaded.json()["items"][0]["gold_id"] and set(gold) == set(real)
+
+    def answers(path: str, **params: str) -> tuple[int, str]:
+        response = client.get(path, params=params, headers=reviewer)
+        return response.status_code, response.headers["content-type"]
+
+    for held in (gold, real):
+        batch = held["batch_id"]
+        for path in (f"/v1/batches/{batch}", f"/v1/batches/{batch}/items",
+                     f"/v1/batches/{batch}/results", f"/v1/stats/batches/{batch}/timeline"):
+            assert answers(path) == (403, "application/problem+json"), path
+        assert answers(f"/v1/batches/{batch}/export", format="jsonl")[0] == 403
+    # Claiming from a gold claim's batch is like claiming from a batch with nothing left.
+    drained = key(Role.REVIEWER, "dave", team=team)
+    while claim(client, drained, batch_id=real["batch_id"]) is not None:
+        pass
+    for held in (gold, real):
+        response = client.post("/v1/review/claim", json={"batch_id": held["batch_id"]},
+                               headers=reviewer)
+        assert response.status_code == 204, response.text
+    # The queue table never lists the caller's own held items, gold or real.
+    table = client.get("/v1/review/items", params={"state": "in_review"}, headers=reviewer).json()
+    listed = {row["item_id"] for row in table["items"]}
+    assert gold["item_id"] not in listed and real["item_id"] not in listed
+    for held in (gold, real):
+        renewed = client.post(f"/v1/review/items/{held['item_id']}/renew",
+                              json={"lease_token": held["lease_token"]}, headers=reviewer)
+        assert renewed.status_code == 200 and set(renewed.json()) == set(real)
+        wrong = client.post(f"/v1/review/items/{held['item_id']}/decision",
+                            json={"lease_token": "nope", "action": "approve"}, headers=reviewer)
+        assert wrong.status_code == 409
+    decided = [decide(client, reviewer, held, "approve") for held in (gold, real)]
+    assert [d.status_code for d in decided] == [200, 200]
+    assert set(decided[0].json()) == set(decided[1].json())

@@ -274,7 +274,8 @@ def test_root_redirects_and_sign_in(reviewer_page: tuple[Page, PageErrors],
     expect(page.locator("#signin")).to_be_visible()
     page.fill("#api-key", "not-a-key")
     page.click("#signin-submit")
-    expect(page.locator("#signin-error")).to_have_text("Sign-in failed: unknown or revoked API key")
+    expect(page.locator("#signin-error")).to_have_text(
+        "Sign-in failed: unknown, revoked or expired API key")
     shot(page, "01-sign-in")
     page.fill("#api-key", stack["keys"][Role.REVIEWER])
     page.click("#signin-submit")

@@ -153,7 +153,8 @@ def test_assets_outside_static_or_of_other_types_are_404(client: TestClient, pat
 def test_whoami(client: TestClient, role: Role, review: bool, operate: bool) -> None:
     body = client.get("/v1/whoami", headers=auth(role)).json()
     assert body == {"key_id": f"id-{role.value}", "team": "t1", "role": role.value,
-                    "name": f"{role.value} bot", "can_review": review, "can_operate": operate}
+                    "name": f"{role.value} bot", "can_review": review, "can_operate": operate,
+                    "can_read_batches": role is not Role.REVIEWER}
 
 
 def test_whoami_needs_a_key(client: TestClient) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmlabel.api.problems import Problem
@@ -20,8 +20,11 @@ from llmlabel.store import Store
 from llmlabel.store.models import Principal, Role
 
 __all__ = [
+    "BATCH_READERS",
     "Admin",
+    "BatchReader",
     "CurrentPrincipal",
+    "CursorQuery",
     "Exporter",
     "Operator",
     "RegistryDep",
@@ -135,8 +138,17 @@ Submitter = Annotated[Principal, Depends(require_role(Role.SUBMITTER))]
 Reviewer = Annotated[Principal, Depends(require_role(Role.REVIEWER))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
-# Exports are the results a submitter asked for, and operators look after every batch.
-Exporter = Annotated[Principal, Depends(require_any_role(Role.SUBMITTER, Role.OPERATOR))]
+# One data rule for every route that reads a batch (record, items, results, exports,
+# charts): its submitters and the team's operators. Reviewers see items only through
+# their claims, so nothing they can read tells a gold item's claim from a real one.
+BATCH_READERS = frozenset({Role.SUBMITTER, Role.OPERATOR, Role.ADMIN})
+BatchReader = Annotated[Principal, Depends(require_any_role(Role.SUBMITTER, Role.OPERATOR))]
+Exporter = BatchReader
+
+CursorQuery = Annotated[
+    str | None,
+    Query(max_length=1000, description="The `next_cursor` of the previous page (none: the first)"),
+]
 
 
 def actor_of(principal: Principal) -> str:

@@ -96,6 +96,7 @@ class GoldList(BaseModel):
     offset: int
     limit: int
     items: list[GoldPublic]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
 
 
 class TaskScore(BaseModel):

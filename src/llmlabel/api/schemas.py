@@ -64,6 +64,7 @@ class BatchList(BaseModel):
 
     batches: list[BatchPublic]
     count: int
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
 
 
 class ItemsPage(BaseModel):
@@ -75,6 +76,7 @@ class ItemsPage(BaseModel):
     limit: int
     total: int = Field(description="Items matching the filter (all pages)")
     items: list[ItemView]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
 
 
 class ResultLine(BaseModel):

@@ -14,7 +14,7 @@ from redis.commands.core import Script
 from llmlabel.domain import TERMINAL_STATES, ItemState, LabelRecord, Usage
 from llmlabel.errors import ConfigError, StoreError
 from llmlabel.settings import Settings
-from llmlabel.store import jobs, keys, lua, lua_review, lua_spend, lua_webhooks
+from llmlabel.store import jobs, keys, lua, lua_lifecycle, lua_review, lua_spend, lua_webhooks
 from llmlabel.store.models import BatchInfo, CallbackStatus, ItemView, SecondReview
 from llmlabel.store.spend_models import spend_of
 
@@ -202,7 +202,7 @@ class StoreBase:
         self._rq_redis: redis.Redis | None = None
         self._scripts: dict[str, Script] = {
             name: redis_client.register_script(getattr(module, name))
-            for module in (lua, lua_review, lua_spend, lua_webhooks)
+            for module in (lua, lua_review, lua_spend, lua_webhooks, lua_lifecycle)
             for name in module.__all__
         }
 

@@ -66,7 +66,7 @@ class BatchesMixin(StoreBase):
         batch_id = keys.new_batch_id()
         now = self._now()
         total = len(batch.items)
-        idem_value = _dumps({"batch_id": batch_id, "request_hash": request_hash})
+        idem_value = _dumps({"batch_id": batch_id, "request_hash": request_hash}) if idem_key else ""
         member = f"{team}|{batch_id}"
         fields: dict[str, str] = {
             "task": batch.task,
@@ -77,6 +77,8 @@ class BatchesMixin(StoreBase):
             "metadata": _dumps(batch.metadata),
             "callback_url": batch.callback_url or "",
             "submitted_by": principal.key_id,
+            # Deleting the batch deletes its idempotency key too (a replay then makes a new one).
+            "idem": idem_key,
             "mode": batch.mode,
             "priority": batch.priority,
             "weight": str(PRIORITY_WEIGHTS[batch.priority]),
@@ -100,7 +102,7 @@ class BatchesMixin(StoreBase):
                 [
                     keys.batch(team, batch_id),
                     keys.batches(team),
-                    idem_key,
+                    idem_key or keys.idempotency(team, "none"),
                     keys.teams(),
                     keys.dispatch(),
                 ],
@@ -204,7 +206,8 @@ class BatchesMixin(StoreBase):
         # worker racing with this delete can no longer touch counters or items.
         self._run(
             "ROLLBACK",
-            [keys.batch(team, batch_id), keys.batches(team), idem_key, keys.dispatch()],
+            [keys.batch(team, batch_id), keys.batches(team),
+             idem_key or keys.idempotency(team, "none"), keys.dispatch()],
             [batch_id, idem_value, f"{team}|{batch_id}"],
         )
         self._delete_items(team, batch_id, total)

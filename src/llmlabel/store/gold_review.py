@@ -131,6 +131,11 @@ class GoldReviewMixin(StoreBase):
             lease_expires_at=iso_time(lease.until),
         )
 
+    def is_gold_batch(self, team: str, batch_id: str) -> bool:
+        """True if `batch_id` is the hidden batch id of one of the team's gold uploads."""
+        # Every upload numbers its items from 0, and gold_known keeps deleted ones too.
+        return bool(self.redis.sismember(keys.gold_known(team), f"{batch_id}:0"))
+
     def is_gold_id(self, team: str, item_id: str) -> bool:
         """True if `item_id` names one of the team's gold items (even one deleted since)."""
         return bool(self.redis.sismember(keys.gold_known(team), item_id))

@@ -51,9 +51,11 @@ __all__ = [
 ]
 
 PUBLISH = _script("""
--- KEYS: batch, batches, idempotency ('' if none), teams, dispatch
--- ARGV: team, batch_id, created_at, total, idem_value, dispatch_member, dispatch_due, field, value, ...
-if KEYS[3] ~= '' then
+-- KEYS: batch, batches, idempotency, teams, dispatch
+-- ARGV: team, batch_id, created_at, total, idem_value ('' without an idempotency key: KEYS[3]
+--   is then a key name never used, since ACL users may only name keys of their patterns),
+--   dispatch_member, dispatch_due, field, value, ...
+if ARGV[5] ~= '' then
   local existing = redis.call('GET', KEYS[3])
   if existing then return existing end
 end
@@ -64,12 +66,12 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
 redis.call('SADD', KEYS[4], ARGV[1])
 redis.call('HINCRBY', TOTALS, 'queued', ARGV[4])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5]) end
 return false
 """)
 
 ROLLBACK = _script("""
--- KEYS: batch, batches, idempotency ('' if none), dispatch. ARGV: batch_id, idem_value, dispatch_member
+-- KEYS: batch, batches, idempotency, dispatch. ARGV: batch_id, idem_value ('' if none), dispatch_member
 local counts = redis.call('HGETALL', KEYS[1])
 for i = 1, #counts, 2 do
   local f = counts[i]
@@ -80,7 +82,7 @@ end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[3])
-if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
 return 1
 """)
 

@@ -206,6 +206,7 @@ class AuditEvent(BaseModel):
     actor: str
     action: str
     item_id: str | None = None
+    batch_id: str | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     comment: str | None = None

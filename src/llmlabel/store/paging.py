@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any, cast
 
 import redis
@@ -30,8 +31,19 @@ def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, *, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    """The position in a cursor; InputError naming `cursor` if it is not one of ours."""
+_NOT_OURS = "cursor: not a cursor this listing returned (use next_cursor as is)"
+
+
+def decode_cursor(
+    cursor: str | None,
+    *,
+    keys: tuple[str, ...],
+    types: dict[str, type | tuple[type, ...]] | None = None,
+) -> dict[str, Any] | None:
+    """The position in a cursor; InputError naming `cursor` if it is not one of ours.
+
+    `types` checks the values (a client can craft any JSON): e.g. {"i": int}.
+    """
     if not cursor:
         return None
     try:
@@ -39,9 +51,11 @@ def decode_cursor(cursor: str | None, *, keys: tuple[str, ...]) -> dict[str, Any
         position = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         position = None
-    if not isinstance(position, dict) or set(position) != set(keys):
-        raise InputError("cursor: not a cursor this listing returned (use next_cursor as is)",
-                         field="cursor")
+    if not isinstance(position, dict) or set(position) != set(keys) or any(
+        not isinstance(position[name], kind) or isinstance(position[name], bool)
+        for name, kind in (types or {}).items()
+    ):
+        raise InputError(_NOT_OURS, field="cursor")
     return position
 
 
@@ -54,13 +68,12 @@ def zset_page(
     newest_first: bool = True,
 ) -> tuple[list[tuple[str, float]], str | None]:
     """One page of (member, score) of a sorted set and the cursor of the next (None: last page)."""
-    position = decode_cursor(cursor, keys=("s", "m"))
+    position = decode_cursor(cursor, keys=("s", "m"), types={"s": (int, float), "m": str})
     after: tuple[float, str] | None = None
     if position is not None:
-        try:
-            after = (float(position["s"]), str(position["m"]))
-        except (TypeError, ValueError):
-            raise InputError("cursor: not a cursor this listing returned", field="cursor") from None
+        after = (float(position["s"]), position["m"])
+        if not math.isfinite(after[0]):
+            raise InputError(_NOT_OURS, field="cursor")
     bound = repr(after[0]) if after else ("+inf" if newest_first else "-inf")
     rows: list[tuple[str, float]] = []
     offset = 0

@@ -9,12 +9,15 @@ share `StoreBase` (client, settings, Lua scripts).
 from __future__ import annotations
 
 from llmlabel.store.apikeys import ApiKeysMixin
+from llmlabel.store.audit import AuditMixin
 from llmlabel.store.batches import BatchesMixin
 from llmlabel.store.calibration import CalibrationMixin
 from llmlabel.store.evaluation_leases import EvaluationLeasesMixin
 from llmlabel.store.gold import GoldMixin
 from llmlabel.store.gold_review import GoldReviewMixin
 from llmlabel.store.labeling import LabelingMixin
+from llmlabel.store.lifecycle import LifecycleMixin
+from llmlabel.store.listings import ListingsMixin
 from llmlabel.store.models import ReapReport
 from llmlabel.store.offline import OfflineMixin
 from llmlabel.store.review import ReviewMixin
@@ -42,6 +45,9 @@ class Store(
     WebhooksMixin,
     OfflineMixin,
     CalibrationMixin,
+    LifecycleMixin,
+    ListingsMixin,
+    AuditMixin,
 ):
     """Every read and atomic state transition of llmlabel, on one sync Redis client.
 

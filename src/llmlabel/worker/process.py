@@ -9,7 +9,8 @@ Three threads:
   has not finished;
 - the housekeeping thread reaps dead workers' items;
 - the webhook thread delivers batch callbacks (`llmlabel.delivery`): a slow or dead
-  receiver never holds up the reaper.
+  receiver never holds up the reaper;
+- the upkeep thread expires batches past their team's retention (`llmlabel.upkeep`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from llmlabel.delivery import WebhookThread
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Store
 from llmlabel.store.jobs import queue_for
+from llmlabel.upkeep import UpkeepThread
 from llmlabel.worker.housekeeping import Housekeeper
 from llmlabel.worker.labelers import LabelerPool
 from llmlabel.worker.loop import LabelingLoop
@@ -155,6 +157,8 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     housekeeper.start()
     webhooks = WebhookThread(settings)
     webhooks.start()
+    upkeep = UpkeepThread(settings)
+    upkeep.start()
     try:
         if burst:
             labeled = asyncio.run(run_labeling(settings, burst=True, owner=owner))
@@ -171,4 +175,5 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     finally:
         housekeeper.stop()
         housekeeper.reap_once()
+        upkeep.stop()
         webhooks.stop()

@@ -10,6 +10,7 @@ from llmlabel.api.routes import (
     gold,
     health,
     keys,
+    lifecycle,
     review,
     review_tools,
     stats,
@@ -33,5 +34,6 @@ ROUTERS = (
     gold.router,
     health.router,
     keys.router,
+    lifecycle.router,
     ui.router,
 )

@@ -11,7 +11,8 @@ from fastapi.responses import StreamingResponse
 from llmlabel.api.bodies import RawBody, api_router
 from llmlabel.api.catalog import resolve_versions
 from llmlabel.api.deps import (
-    CurrentPrincipal,
+    BatchReader,
+    CursorQuery,
     Operator,
     RegistryDep,
     SettingsDep,
@@ -243,36 +244,47 @@ def submit_batch(
 
 @router.get("", response_model=BatchList, summary="List the team's batches")
 def list_batches(
-    principal: CurrentPrincipal,
+    principal: BatchReader,
     store: StoreDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: CursorQuery = None,
 ) -> BatchList:
-    """The caller's team's batches, newest first."""
-    batches = store.list_batches(principal.team, limit=limit)
-    return BatchList(batches=[BatchPublic.of(b) for b in batches], count=len(batches))
+    """The caller's team's batches, newest first, a page at a time (`next_cursor`)."""
+    batches, next_cursor = store.batches_page(principal.team, cursor=cursor, limit=limit)
+    return BatchList(batches=[BatchPublic.of(b) for b in batches], count=len(batches),
+                     next_cursor=next_cursor)
 
 
 @router.get("/{batch_id}", response_model=BatchPublic, summary="Batch progress")
-def get_batch(principal: CurrentPrincipal, store: StoreDep, batch_id: str) -> BatchPublic:
+def get_batch(principal: BatchReader, store: StoreDep, batch_id: str) -> BatchPublic:
     """Counts by state, progress, tokens and cost of one batch."""
     return BatchPublic.of(store.get_batch(principal.team, batch_id))
 
 
 @router.get("/{batch_id}/items", response_model=ItemsPage, summary="A page of a batch's items")
 def list_items(
-    principal: CurrentPrincipal,
+    principal: BatchReader,
     store: StoreDep,
     batch_id: str,
     state: ItemState | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, description="Or: page with cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: CursorQuery = None,
 ) -> ItemsPage:
-    """Items in submit order, optionally only those in one state."""
+    """Items in submit order, optionally only those in one state, a page at a time."""
     batch = store.get_batch(principal.team, batch_id)
-    items = store.list_items(principal.team, batch_id, state=state, offset=offset, limit=limit)
+    if offset and not cursor:
+        items = store.list_items(principal.team, batch_id, state=state, offset=offset,
+                                 limit=limit)
+        next_cursor = (store.items_cursor_after(items[-1].item_id, state)
+                       if len(items) == limit else None)
+    else:
+        items, next_cursor = store.items_page(principal.team, batch_id, state=state,
+                                              cursor=cursor, limit=limit)
     total = batch.counts.get(state.value, 0) if state is not None else batch.total
     return ItemsPage(
-        batch_id=batch_id, state=state, offset=offset, limit=limit, total=total, items=items
+        batch_id=batch_id, state=state, offset=offset, limit=limit, total=total, items=items,
+        next_cursor=next_cursor,
     )
 
 
@@ -304,7 +316,7 @@ def _result_lines(items: Iterator[ItemView], include_input: bool) -> Iterator[by
     responses={200: {"content": {NDJSON_MEDIA_TYPE: {}}, "description": "One line per item"}},
 )
 def stream_results(
-    principal: CurrentPrincipal,
+    principal: BatchReader,
     store: StoreDep,
     batch_id: str,
     include_input: Annotated[bool, Query(description="Add each item's input")] = False,

@@ -15,7 +15,14 @@ from fastapi import Query, Response
 
 from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import known_tasks, require_task, resolve_versions
-from llmlabel.api.deps import Operator, RegistryDep, SettingsDep, StoreDep, actor_of
+from llmlabel.api.deps import (
+    CursorQuery,
+    Operator,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    actor_of,
+)
 from llmlabel.api.gold import (
     GoldList,
     GoldPublic,
@@ -87,22 +94,29 @@ def list_gold(
     store: StoreDep,
     registry: RegistryDep,
     task: Annotated[str | None, Query(description="Only this task")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, description="Or: page with cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: CursorQuery = None,
 ) -> GoldList:
     """Gold items in upload order, with the LLM's labels of them per version (operator)."""
     if task is not None:
         require_task(registry, task)
     tasks = [task] if task is not None else known_tasks(registry)
-    ids = [gold_id for name in tasks for gold_id in store.gold_ids(principal.team, name)]
-    page = store.get_golds(principal.team, ids[offset : offset + limit])
+    total = sum(store.gold_count(principal.team, name) for name in tasks)
+    next_cursor: str | None = None
+    if offset and not cursor:
+        ids = [gold_id for name in tasks for gold_id in store.gold_ids(principal.team, name)]
+        page = store.get_golds(principal.team, ids[offset : offset + limit])
+    else:
+        page, next_cursor = store.gold_page(principal.team, tasks, cursor=cursor, limit=limit)
     records = store.gold_records(principal.team, [g.gold_id for g in page])
     cache = TaskCache(registry)
     return GoldList(
         task=task,
-        total=len(ids),
+        total=total,
         offset=offset,
         limit=limit,
+        next_cursor=next_cursor,
         items=[
             GoldPublic(**g.model_dump(), llm=llm_labels(cache, g, records.get(g.gold_id, {})))
             for g in page

@@ -44,8 +44,15 @@ def claim(
     filters = body or ClaimRequest()
     batch_id = filters.batch_id or batch_id
     if batch_id is not None:
-        # Another team's batch id answers 404, like every other route, not an empty 204.
-        store.get_batch(principal.team, batch_id)
+        try:
+            # Another team's batch id answers 404, like every other route, not an empty 204.
+            store.get_batch(principal.team, batch_id)
+        except NotFoundError:
+            # The batch id of a gold item's claim answers like a real batch with nothing
+            # (more) waiting: a reviewer must not learn from this which claims were gold.
+            if not store.is_gold_batch(principal.team, batch_id):
+                raise
+            return Response(status_code=204)
     task = filters.task or task
     if filters.item_id is not None:
         one = store.claim_item(principal, filters.item_id)

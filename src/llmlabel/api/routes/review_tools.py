@@ -64,6 +64,7 @@ def queue_items(
     where = QueueFilter(
         batch_id=batch_id, task=task, reason=reason, min_confidence=min_confidence,
         max_confidence=max_confidence, label=label, state=state,
+        held_by=principal.name or principal.key_id,
     )
     return list_queue(store, principal.team, where, sort=sort, descending=order == "desc",
                       offset=offset, limit=limit)

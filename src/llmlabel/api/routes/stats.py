@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query
 
 from llmlabel.api.bodies import api_router
-from llmlabel.api.deps import CurrentPrincipal, StoreDep
+from llmlabel.api.deps import BatchReader, CurrentPrincipal, StoreDep
 from llmlabel.review_charts import (
     AgreementTimeline,
     BatchTimeline,
@@ -28,7 +28,7 @@ Buckets = Annotated[int, Query(ge=2, le=200, description="Points in time")]
     "/batches/{batch_id}/timeline", response_model=BatchTimeline, summary="A batch over time"
 )
 def batch_progress(
-    principal: CurrentPrincipal, store: StoreDep, batch_id: str, buckets: Buckets = 20
+    principal: BatchReader, store: StoreDep, batch_id: str, buckets: Buckets = 20
 ) -> BatchTimeline:
     """Items labeled, sent to review and failed so far, at equal steps since the batch began."""
     return batch_timeline(store, principal.team, batch_id, buckets=buckets)

@@ -19,11 +19,11 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import require_task
-from llmlabel.api.deps import CurrentPrincipal, RegistryDep
+from llmlabel.api.deps import BATCH_READERS, CurrentPrincipal, RegistryDep
 from llmlabel.api.routes import agreement
 from llmlabel.errors import NotFoundError
 from llmlabel.exports import EXPORT_FORMATS
@@ -138,6 +138,7 @@ class WhoAmI(BaseModel):
     name: str | None
     can_review: bool
     can_operate: bool
+    can_read_batches: bool = Field(description="Batch records, items, results and exports")
 
 
 @router.get("/v1/whoami", response_model=WhoAmI, summary="The caller's team and role")
@@ -151,6 +152,7 @@ def whoami(principal: CurrentPrincipal) -> WhoAmI:
         name=principal.name,
         can_review=admin or principal.role is Role.REVIEWER,
         can_operate=admin or principal.role is Role.OPERATOR,
+        can_read_batches=principal.role in BATCH_READERS,
     )
 
 

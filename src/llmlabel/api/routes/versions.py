@@ -10,11 +10,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from llmlabel.api.bodies import api_router
 from llmlabel.api.catalog import known_tasks, require_task
-from llmlabel.api.deps import CurrentPrincipal, Operator, RegistryDep, StoreDep, actor_of
+from llmlabel.api.deps import (
+    CurrentPrincipal,
+    CursorQuery,
+    Operator,
+    RegistryDep,
+    StoreDep,
+    actor_of,
+)
 from llmlabel.api.schemas import (
     ActivateRequest,
     ActiveVersions,
@@ -85,6 +92,7 @@ class EvaluationList(BaseModel):
 
     task: str
     evaluations: list[GoldEvaluation]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
 
 
 def _checked_pair(
@@ -177,9 +185,9 @@ def evaluations(
     registry: RegistryDep,
     task: str,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: CursorQuery = None,
 ) -> EvaluationList:
     """The team's evaluations of `task` versions on gold, newest first, with their reports."""
     require_task(registry, task, as_not_found=True)
-    return EvaluationList(
-        task=task, evaluations=store.list_evaluations(principal.team, task, limit=limit)
-    )
+    found, next_cursor = store.evaluations_page(principal.team, task, cursor=cursor, limit=limit)
+    return EvaluationList(task=task, evaluations=found, next_cursor=next_cursor)

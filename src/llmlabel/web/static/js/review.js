@@ -88,19 +88,28 @@ async function openRequested() {
 
 // -- queue and filters -----------------------------------------------------------
 
+// Reviewers read no batch records (README, Security): the review queue's own batch ids serve.
+async function reviewableBatches() {
+  if (!state.me.can_read_batches) {
+    const queue = await api("GET", "/v1/review/items?limit=1");
+    return queue.batches.map((id) => ({ id, task: "", counts: null }));
+  }
+  return (await api("GET", "/v1/batches?limit=100")).batches;
+}
+
 async function loadFilters() {
   try {
-    const [{ tasks }, { batches }] = await Promise.all([api("GET", "/v1/tasks"), api("GET", "/v1/batches?limit=100")]);
+    const [{ tasks }, batches] = await Promise.all([api("GET", "/v1/tasks"), reviewableBatches()]);
     const taskSelect = $("#filter-task");
     const wanted = taskSelect.value || localStorage.getItem(STORED.task) || "";
     replace(taskSelect, h("option", { value: "" }, "All tasks"),
       tasks.map((t) => h("option", { value: t.task, selected: t.task === wanted }, t.task)));
     const batchSelect = $("#filter-batch");
     const chosen = batchSelect.value;
-    const open = batches.filter((b) => b.counts.needs_review + b.counts.in_review > 0 || b.id === chosen);
+    const open = batches.filter((b) => !b.counts || b.counts.needs_review + b.counts.in_review > 0 || b.id === chosen);
     replace(batchSelect, h("option", { value: "" }, "All batches"),
-      open.map((b) => h("option", { value: b.id, selected: b.id === chosen, dataset: { task: b.task } },
-        `${b.task} · ${b.id} · ${b.counts.needs_review} waiting`)));
+      open.map((b) => h("option", { value: b.id, selected: b.id === chosen, dataset: b.task ? { task: b.task } : {} },
+        b.counts ? `${b.task} · ${b.id} · ${b.counts.needs_review} waiting` : b.id)));
   } catch (err) {
     toast(`Could not load tasks and batches: ${err.message}`, "error");
   }
