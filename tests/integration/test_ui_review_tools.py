@@ -473,7 +473,7 @@ def test_operator_charts_gold_upload_and_export(
     context.close()
 
 
-def test_operator_key_revoke_and_calibration_charts(browser: Browser, stack: dict[str, Any]) -> None:
+def test_operator_key_revoke_calibration_charts_and_audit_log(browser: Browser, stack: dict[str, Any]) -> None:
     client, operator = stack["client"], stack["auth"][Role.OPERATOR]
     # A target precision makes the version's report (and refit) use the reviews made above.
     report = client.put("/v1/tasks/safety/versions/v90/calibration", json={"target_precision": 0.9},
@@ -524,5 +524,20 @@ def test_operator_key_revoke_and_calibration_charts(browser: Browser, stack: dic
     assert client.get("/v1/whoami", headers={"Authorization": f"Bearer {new_key}"}).status_code == 401
     revoked = api_get(stack, "/v1/keys", include_revoked="true")["keys"]
     assert next(k for k in revoked if k["key_id"] == created["key_id"])["state"] == "revoked"
+
+    # The audit log, filtered by an action prefix and by actor, as the API answers it.
+    page.fill("#audit-action", "review.undo")
+    page.click("#audit-apply")
+    undos = api_get(stack, "/v1/audit", action="review.undo", limit=50)["events"]
+    assert undos
+    expect(page.locator("#audit-table tbody tr")).to_have_count(len(undos))
+    expect(page.locator("#audit-table tbody tr[data-action='review.undo']")).to_have_count(len(undos))
+    page.fill("#audit-action", "review.")
+    page.fill("#audit-actor", "tools-reviewer")
+    page.click("#audit-apply")
+    reviews = api_get(stack, "/v1/audit", action="review.", actor="tools-reviewer", limit=50)
+    assert reviews["events"] and all(e["action"].startswith("review.") for e in reviews["events"])
+    expect(page.locator("#audit-table tbody tr")).to_have_count(len(reviews["events"]))
+    page.locator("#audit-card").screenshot(path=str(ARTIFACTS / "23-operator-audit.png"))
     assert errors == []
     context.close()
