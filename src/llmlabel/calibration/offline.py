@@ -76,7 +76,10 @@ def reroute(
         for record in records:
             view = labeler.task.validate_input(items[record.id])
             again = labeler.record(record.id, view, list(record.samples), record.usage)
-            out.append(again.model_copy(update={"duration_s": record.duration_s}))
+            # Rescoring saved samples: the model and backend that drew them stay on the record.
+            out.append(again.model_copy(update={
+                "duration_s": record.duration_s, "backend": record.backend, "model": record.model,
+            }))
         return out
     finally:
         labeler.calibration = saved

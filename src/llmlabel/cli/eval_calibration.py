@@ -67,8 +67,11 @@ def calibrated_payload(
     rep = reroute(labeler, items, rep, None)
     payload = _one_side(labeler, items, cal, rep, cal_golds, golds, target, failed)
     if replay:
-        cal_a = [labeler.replay_adaptive(items[r.id], r) for r in cal if r.error is None]
-        rep_a = [labeler.replay_adaptive(items[r.id], r) for r in rep if r.error is None]
+        keep = {"backend", "model"}
+        cal_a = [labeler.replay_adaptive(items[r.id], r).model_copy(update=r.model_dump(include=keep))
+                 for r in cal if r.error is None]
+        rep_a = [labeler.replay_adaptive(items[r.id], r).model_copy(update=r.model_dump(include=keep))
+                 for r in rep if r.error is None]
         payload["adaptive_replay"] = _one_side(
             labeler, items, cal_a, rep_a, cal_golds, golds, target, failed
         )
