@@ -25,7 +25,7 @@ from llmlabel.calibration import (
 )
 from llmlabel.calibration.report import CalibrationReport, build_report
 from llmlabel.domain import ItemState
-from llmlabel.guidelines import Guideline, VersionRegistry
+from llmlabel.guidelines import Guideline
 from llmlabel.store import Store
 from llmlabel.tasks import build_task
 
@@ -165,11 +165,9 @@ def _lookup(store: Store, team: str, guideline: Guideline) -> _Cached:
     return cached
 
 
-def report(
-    store: Store, registry: VersionRegistry, team: str, task: str, version: str
-) -> CalibrationReport:
+def report(store: Store, team: str, guideline: Guideline) -> CalibrationReport:
     """The version's calibration report (refitting first when a refit is due)."""
-    guideline = registry.guideline(task, version)
+    task, version = guideline.task, guideline.version
     fit = fit_for_labeling(store, team, guideline)
     target, source = target_for(store, team, guideline)
     labeled, accepted = store.labeled_counts(team, task, version)

@@ -120,6 +120,8 @@ class LabelRecord(BaseModel):
 
     id: str
     task: str
+    # The project whose versions made the label (None: labeled outside the service).
+    project: str | None = None
     label: dict[str, Any] | None
     confidence: float
     route: Route

@@ -6,8 +6,9 @@ failed item. Third-party errors are mapped at the boundary with `raise ... from`
 
     LlmlabelError
     ├── ConfigError               bad settings, missing key or model file
-    ├── GuidelineError            a guideline/prompt file is malformed
-    │   ├── VersionConflictError  a used version name's content changed
+    ├── GuidelineError            a guideline/prompt cannot be loaded or used
+    │   ├── DefinitionError       a guideline/prompt text is invalid (part, field, line)
+    │   ├── VersionConflictError  a version name already holds other content
     │   └── UnknownVersionError   no such task version
     ├── InputError                an input item does not fit its task
     │   ├── InvalidInputError     input fails checks; `errors` names each field or line
@@ -35,6 +36,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigError",
     "ConflictError",
+    "DefinitionError",
     "GuidelineError",
     "InputError",
     "InvalidInputError",
@@ -66,8 +68,34 @@ class GuidelineError(LlmlabelError):
     """A guideline or prompt file cannot be loaded."""
 
 
+class DefinitionError(GuidelineError):
+    """A guideline or prompt text is invalid; `problems` name the part, field and line of each fault.
+
+    `part` is "guideline" or "prompt"; `field` a dotted path into the front matter
+    or prompt mapping (None for the document as a whole); `line` is 1-based in the
+    text as submitted (None when no line can be pointed at).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        part: str,
+        field: str | None = None,
+        line: int | None = None,
+        problems: list[dict[str, Any]] | None = None,
+    ):
+        super().__init__(message)
+        self.part = part
+        self.field = field
+        self.line = line
+        self.problems = problems or [
+            {"part": part, "field": field, "line": line, "message": message}
+        ]
+
+
 class VersionConflictError(GuidelineError):
-    """A version name already used by labels now has different content."""
+    """A version name already holds different content (versions are immutable)."""
 
 
 class UnknownVersionError(GuidelineError):

@@ -29,17 +29,29 @@ from llmlabel.calibration_jobs import note_judgments
 from llmlabel.domain import LabelRecord
 from llmlabel.errors import BackendError, BudgetExceededError, InputError, LlmlabelError
 from llmlabel.evaluate import evaluate_records
-from llmlabel.labeler import Labeler, build_labeler
+from llmlabel.labeler import Labeler
+from llmlabel.projects import LabelerFactory, VersionPin
+from llmlabel.ratelimit import RateLimiter
 from llmlabel.settings import Settings
 from llmlabel.spend import Attribution, SpendMeter
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldEvaluation, GoldItem
-from llmlabel.store.ratelimit import build_rate_limiter
 from llmlabel.worker import job_context
 
 __all__ = ["label_gold"]
 
 logger = logging.getLogger(__name__)
+
+# Versions loaded by hash stay parsed for the life of the worker process (per store URL).
+_FACTORIES: dict[str, LabelerFactory] = {}
+
+
+def _factory(settings: Settings, store: Store) -> LabelerFactory:
+    url = settings.redis_url or ""
+    if url not in _FACTORIES:
+        _FACTORIES[url] = LabelerFactory(store, settings)
+    return _FACTORIES[url]
+
 
 # Errors that make one gold item unlabeled (counted as failed in the report), not the job.
 _ITEM_ERRORS = (InputError, BackendError, BudgetExceededError)
@@ -52,8 +64,13 @@ async def label_gold(
     guideline_version: str,
     prompt_version: str,
     evaluation_id: str | None = None,
+    pin: dict[str, str | None] | None = None,
 ) -> dict[str, int]:
-    """RQ job: label gold items with a version pair; with an evaluation id, store its report."""
+    """RQ job: label gold items with a version pair; with an evaluation id, store its report.
+
+    `pin` names the project, the content hashes and the model profile; without it
+    (jobs queued before projects existed) the built-in versions of those names are used.
+    """
     settings, store = job_context()
     evaluation = None
     if evaluation_id is not None:
@@ -67,9 +84,11 @@ async def label_gold(
         else None
     )
     try:
-        return await _run(
-            store, team, task, gold_ids, guideline_version, prompt_version, evaluation, settings
+        version_pin = VersionPin(
+            team=team, task=task, guideline_version=guideline_version,
+            prompt_version=prompt_version, **(pin or {}),
         )
+        return await _run(store, gold_ids, version_pin, evaluation, settings)
     except Exception as exc:  # job edge: an exception must not leave the evaluation "running"
         if evaluation is not None:
             _finish(store, team, evaluation, error=f"{type(exc).__name__}: {exc}")
@@ -93,17 +112,15 @@ async def _renew_lease(store: Store, team: str, evaluation_id: str, every_s: flo
 
 async def _run(
     store: Store,
-    team: str,
-    task: str,
     gold_ids: list[str],
-    guideline_version: str,
-    prompt_version: str,
+    pin: VersionPin,
     evaluation: GoldEvaluation | None,
     settings: Settings,
 ) -> dict[str, int]:
-    limiter = build_rate_limiter(settings.redis_url, settings.profile())
+    team, task = pin.team, pin.task
+    limiters: dict[str, RateLimiter] = {}
     try:
-        labeler = build_labeler(settings, task, guideline_version, prompt_version, limiter=limiter)
+        labeler = _factory(settings, store).labeler(pin, limiters=limiters)
     except LlmlabelError as exc:
         if evaluation is not None:
             _finish(store, team, evaluation, error=f"{type(exc).__name__}: {exc}")
@@ -115,7 +132,7 @@ async def _run(
         Attribution(
             team=team,
             scope=scope,
-            project=task,
+            project=pin.project or task,
             version=f"{labeler.guideline.version}/{labeler.prompt.version}",
         )
     )
@@ -123,9 +140,10 @@ async def _run(
         results = await _label_all(labeler, golds, settings.worker_concurrency, meter)
     finally:
         await labeler.aclose()
-        aclose = getattr(limiter, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        for limiter in limiters.values():
+            aclose = getattr(limiter, "aclose", None)
+            if aclose is not None:
+                await aclose()
     pairs: list[tuple[LabelRecord, dict[str, Any]]] = []
     errors: list[str] = []
     for gold, outcome in results:

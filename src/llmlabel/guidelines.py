@@ -1,21 +1,26 @@
-"""Versioned guidelines and prompt templates, loaded from files and identified by content hash.
+"""Guideline and prompt versions parsed from their text, identified by the text's sha256.
 
-Layout: `guidelines/<task>/<version>.md` (YAML front matter + guideline text) and
-`prompts/<task>/<version>.yaml` (`system` and `user` Jinja2 templates). A version
-is its name plus the sha256 of its file; `check_pinned` refuses a name whose
-content no longer matches the hash recorded when labels first used it.
+A guideline is markdown with YAML front matter (ontology, routing and sampling
+policies, few-shot examples); a prompt is a YAML mapping with `system` and `user`
+Jinja2 templates. Both arrive as text (over the API, from the store, or read
+from the package's built-in files by `VersionRegistry`), so nothing here knows
+a path: every error is a `DefinitionError` naming the part, the field and the
+1-based line of the text at fault.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmlabel.errors import GuidelineError, UnknownVersionError, VersionConflictError
+from llmlabel.errors import DefinitionError, UnknownVersionError
 
 __all__ = [
     "FewShotExample",
@@ -24,7 +29,14 @@ __all__ = [
     "RoutingPolicy",
     "SamplingPolicy",
     "VersionRegistry",
-    "default_root",
+    "block_start_line",
+    "content_hash",
+    "definition_line",
+    "field_line",
+    "latest_version",
+    "parse_guideline",
+    "parse_prompt",
+    "shipped_root",
 ]
 
 
@@ -104,116 +116,258 @@ class PromptTemplate(BaseModel):
     content_hash: str
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def content_hash(text: str) -> str:
+    """The sha256 (hex) of a version's text as UTF-8: its identity everywhere."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
+# -- locating fields in YAML ---------------------------------------------------------
+
+
+def _yaml_line(node: yaml.Node, path: Sequence[str]) -> int | None:
+    """0-based line of the deepest key (or list entry) of `path` found under `node`."""
+    line: int | None = None
+    for part in path:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value == part:
+                    line, child = key.start_mark.line, value
+                    break
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            child = node.value[int(part)]
+            line = child.start_mark.line
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def field_line(yaml_text: str, field: str | None, *, offset: int = 0) -> int | None:
+    """1-based line of a dotted field (`sampling.initial`, `few_shot.0.input`) in YAML text.
+
+    `offset` is the number of lines before the YAML starts. None when the text
+    does not parse or has no such key.
+    """
+    if not field:
+        return None
+    try:
+        root = yaml.compose(yaml_text)
+    except yaml.YAMLError:
+        return None
+    if root is None:
+        return None
+    line = _yaml_line(root, field.split("."))
+    return None if line is None else line + 1 + offset
+
+
+def block_start_line(yaml_text: str, key: str) -> int | None:
+    """1-based line of the first line of a top-level key's string value (for template lines)."""
+    try:
+        root = yaml.compose(yaml_text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for key_node, value in root.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            block = isinstance(value, yaml.ScalarNode) and value.style in ("|", ">")
+            # A block scalar's text starts on the line after its '|' indicator.
+            return value.start_mark.line + 1 + (1 if block else 0)
+    return None
+
+
+def definition_line(part: str, text: str, field: str | None) -> int | None:
+    """1-based line of `field` in a guideline's front matter or in a prompt (None if not found)."""
+    if part == "prompt":
+        return field_line(text, field)
+    try:
+        meta_text, _ = _split_front_matter(text)
+    except DefinitionError:
+        return None
+    return field_line(meta_text, field)
+
+
+def _yaml_error(exc: yaml.YAMLError, part: str, offset: int) -> DefinitionError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 + offset if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" at line {line}" if line is not None else ""
+    return DefinitionError(f"{part}: not valid YAML{where}: {problem}", part=part, line=line)
+
+
+def _validation_error(
+    exc: ValidationError, part: str, yaml_text: str, offset: int
+) -> DefinitionError:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or None
+        line = field_line(yaml_text, field, offset=offset)
+        problems.append({"part": part, "field": field, "line": line, "message": error["msg"]})
+    first = problems[0]
+    text = "; ".join(
+        f"{p['field']}" + (f" (line {p['line']})" if p["line"] else "") + f": {p['message']}"
+        for p in problems
+    )
+    return DefinitionError(
+        f"{part}: {text}", part=part, field=first["field"], line=first["line"], problems=problems
+    )
+
+
+# -- parsing -------------------------------------------------------------------------
+
+
+def _split_front_matter(text: str) -> tuple[str, str]:
+    """(front matter YAML, body) of a guideline.
+
+    The YAML keeps the rest of the opening '---' line, so its line numbers are
+    the text's line numbers (offset 0).
+    """
     if not text.startswith("---"):
-        raise GuidelineError(f"{path}: a guideline starts with YAML front matter between '---' lines")
+        raise DefinitionError(
+            "guideline: a guideline starts with YAML front matter between '---' lines",
+            part="guideline",
+            line=1,
+        )
     parts = text.split("\n---", 1)
     if len(parts) != 2:
-        raise GuidelineError(f"{path}: front matter is not closed by a '---' line")
+        raise DefinitionError(
+            "guideline: front matter is not closed by a '---' line", part="guideline", line=1
+        )
+    return parts[0][3:], parts[1].lstrip("-").strip()
+
+
+def parse_guideline(text: str, *, task: str, version: str) -> Guideline:
+    """A guideline from its text; DefinitionError names the field and line at fault.
+
+    The front matter may name its task (it must match); a `version` key is
+    ignored: the service names versions, the content hash identifies them.
+    """
+    meta_text, rest = _split_front_matter(text)
     try:
-        meta = yaml.safe_load(parts[0][3:]) or {}
+        meta = yaml.safe_load(meta_text) or {}
     except yaml.YAMLError as exc:
-        raise GuidelineError(f"{path}: front matter is not valid YAML: {exc}") from exc
+        raise _yaml_error(exc, "guideline", 0) from None
     if not isinstance(meta, dict):
-        raise GuidelineError(f"{path}: front matter must be a mapping")
-    return meta, parts[1].lstrip("-").strip()
-
-
-def _format_validation(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-
-
-def load_guideline(path: Path) -> Guideline:
-    data = path.read_bytes()
-    meta, body = _split_front_matter(data.decode("utf-8"), path)
-    meta.setdefault("task", path.parent.name)
-    meta.setdefault("version", path.stem)
-    if meta["task"] != path.parent.name or meta["version"] != path.stem:
-        raise GuidelineError(f"{path}: task/version in front matter must match the file's place")
+        raise DefinitionError(
+            "guideline: front matter must be a mapping (key: value lines)", part="guideline", line=2
+        )
+    named = meta.pop("task", task)
+    if named != task:
+        line = field_line(meta_text, "task")
+        raise DefinitionError(
+            f"guideline: front matter names task {named!r}, but this is a {task!r} guideline",
+            part="guideline",
+            field="task",
+            line=line,
+        )
+    meta.pop("version", None)
     try:
-        return Guideline(**meta, text=body, content_hash=_sha256(data))
+        return Guideline(
+            **meta, task=task, version=version, text=rest, content_hash=content_hash(text)
+        )
     except ValidationError as exc:
-        raise GuidelineError(f"{path}: {_format_validation(exc)}") from exc
+        raise _validation_error(exc, "guideline", meta_text, 0) from None
+    except TypeError as exc:  # a non-string key in the mapping
+        raise DefinitionError(f"guideline: {exc}", part="guideline") from None
 
 
-def load_prompt(path: Path) -> PromptTemplate:
-    data = path.read_bytes()
+def parse_prompt(text: str, *, task: str, version: str) -> PromptTemplate:
+    """A prompt from its YAML text (`system` and `user` templates); DefinitionError otherwise."""
     try:
-        meta = yaml.safe_load(data) or {}
+        meta = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise GuidelineError(f"{path}: not valid YAML: {exc}") from exc
+        raise _yaml_error(exc, "prompt", 0) from None
     if not isinstance(meta, dict):
-        raise GuidelineError(f"{path}: a prompt file is a mapping with 'system' and 'user'")
+        raise DefinitionError(
+            "prompt: a prompt is a YAML mapping with 'system' and 'user' templates",
+            part="prompt",
+            line=1,
+        )
     try:
         return PromptTemplate(
-            task=path.parent.name, version=path.stem, content_hash=_sha256(data), **meta
+            **{str(k): v for k, v in meta.items()},
+            task=task,
+            version=version,
+            content_hash=content_hash(text),
         )
-    except (ValidationError, TypeError) as exc:
-        detail = _format_validation(exc) if isinstance(exc, ValidationError) else str(exc)
-        raise GuidelineError(f"{path}: {detail}") from exc
+    except ValidationError as exc:
+        raise _validation_error(exc, "prompt", text, 0) from None
+    except TypeError as exc:  # e.g. a `task:` key colliding with the argument
+        raise DefinitionError(f"prompt: {exc}", part="prompt") from None
 
 
-def default_root() -> Path:
-    """The folder holding guidelines/ and prompts/: the working directory, else the source tree."""
-    cwd = Path.cwd()
-    if (cwd / "guidelines").is_dir():
-        return cwd
-    return Path(__file__).resolve().parents[2]
+def latest_version(versions: Sequence[str]) -> str | None:
+    """The newest of version names: v1 < v2 < v10 (longer names sort later)."""
+    return max(versions, key=lambda v: (len(v), v)) if versions else None
+
+
+# -- built-in definitions --------------------------------------------------------------
+
+
+def shipped_root() -> Traversable:
+    """The built-in guidelines/ and prompts/ inside the installed package.
+
+    In the repository they are symlinks to the top-level guidelines/ and
+    prompts/ folders (the editable source); the wheel holds copies.
+    """
+    return resources.files("llmlabel").joinpath("shipped")
 
 
 class VersionRegistry:
-    """All guideline and prompt versions under one root, loaded and hashed on demand."""
+    """Guideline and prompt versions in `root/guidelines/<task>/` and `root/prompts/<task>/`.
 
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or default_root()
+    The default root is the package's built-in definitions; a folder can be given
+    (tests, `llmlabel label` with local files). Files are read on demand.
+    """
+
+    def __init__(self, root: Path | Traversable | None = None) -> None:
+        self.root: Path | Traversable = root if root is not None else shipped_root()
+
+    def _dir(self, kind: str, task: str | None = None) -> Traversable:
+        node = self.root.joinpath("guidelines" if kind == "guideline" else "prompts")
+        return node.joinpath(task) if task is not None else node
+
+    def _names(self, kind: str, task: str) -> list[str]:
+        folder = self._dir(kind, task)
+        suffix = ".md" if kind == "guideline" else ".yaml"
+        if not folder.is_dir():
+            return []
+        return sorted(
+            entry.name[: -len(suffix)]
+            for entry in folder.iterdir()
+            if entry.name.endswith(suffix) and entry.is_file()
+        )
 
     def tasks(self) -> list[str]:
-        base = self.root / "guidelines"
+        base = self._dir("guideline")
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def guideline_versions(self, task: str) -> list[str]:
-        return sorted(p.stem for p in (self.root / "guidelines" / task).glob("*.md"))
+        return self._names("guideline", task)
 
     def prompt_versions(self, task: str) -> list[str]:
-        return sorted(p.stem for p in (self.root / "prompts" / task).glob("*.yaml"))
+        return self._names("prompt", task)
+
+    def text(self, kind: str, task: str, version: str | None = None) -> tuple[str, str]:
+        """(version name, text) of a guideline or prompt version; None: the latest."""
+        have = self._names(kind, task)
+        version = version or latest_version(have)
+        if version is None:
+            raise UnknownVersionError(f"no built-in {kind} versions for task {task!r}")
+        if version not in have:
+            raise UnknownVersionError(
+                f"no {kind} version {version!r} for task {task!r} "
+                f"(have: {', '.join(have) or 'none'})"
+            )
+        suffix = ".md" if kind == "guideline" else ".yaml"
+        data = self._dir(kind, task).joinpath(f"{version}{suffix}").read_bytes()
+        return version, data.decode("utf-8")
 
     def guideline(self, task: str, version: str | None = None) -> Guideline:
-        version = version or self._latest(self.guideline_versions(task), task, "guideline")
-        path = self.root / "guidelines" / task / f"{version}.md"
-        if not path.is_file():
-            raise UnknownVersionError(
-                f"no guideline version {version!r} for task {task!r} "
-                f"(have: {', '.join(self.guideline_versions(task)) or 'none'})"
-            )
-        return load_guideline(path)
+        name, text = self.text("guideline", task, version)
+        return parse_guideline(text, task=task, version=name)
 
     def prompt(self, task: str, version: str | None = None) -> PromptTemplate:
-        version = version or self._latest(self.prompt_versions(task), task, "prompt")
-        path = self.root / "prompts" / task / f"{version}.yaml"
-        if not path.is_file():
-            raise UnknownVersionError(
-                f"no prompt version {version!r} for task {task!r} "
-                f"(have: {', '.join(self.prompt_versions(task)) or 'none'})"
-            )
-        return load_prompt(path)
-
-    @staticmethod
-    def _latest(versions: list[str], task: str, kind: str) -> str:
-        if not versions:
-            raise UnknownVersionError(f"no {kind} versions for task {task!r}")
-        # v1 < v2 < v10: compare the numeric part when names are vN.
-        return max(versions, key=lambda v: (len(v), v))
-
-
-def check_pinned(kind: str, task: str, version: str, content_hash: str, pinned: str | None) -> None:
-    """Refuse a version whose content changed since labels first used it."""
-    if pinned is not None and pinned != content_hash:
-        raise VersionConflictError(
-            f"{kind} {task}/{version} changed after labels used it "
-            f"(recorded sha256 {pinned[:12]}, file now {content_hash[:12]}); "
-            f"save the change as a new version instead of editing {version}"
-        )
+        name, text = self.text("prompt", task, version)
+        return parse_prompt(text, task=task, version=name)

@@ -98,8 +98,10 @@ class Labeler:
         fixed_k: int | None = None,
         calibration: CalibrationFit | None = None,
         audit: bool = False,
+        project: str | None = None,
     ) -> None:
         self.task = task
+        self.project = project
         self.guideline = task.guideline
         self.prompt = prompt
         self.backend = backend
@@ -196,6 +198,7 @@ class Labeler:
         return LabelRecord(
             id=item_id,
             task=self.task.name,
+            project=self.project,
             label=consensus.label,
             confidence=consensus.confidence,
             route=route,

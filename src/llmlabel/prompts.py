@@ -10,11 +10,18 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, Template, TemplateError, UndefinedError
+from jinja2 import (
+    Environment,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    UndefinedError,
+)
 from pydantic import BaseModel
 
 from llmlabel.domain import Message
-from llmlabel.errors import GuidelineError
+from llmlabel.errors import DefinitionError
 from llmlabel.guidelines import Guideline, PromptTemplate
 from llmlabel.tasks.base import Task
 
@@ -30,13 +37,25 @@ def _compile(source: str) -> Template:
     return _ENV.from_string(source)
 
 
-def _render(source: str, variables: dict[str, Any], where: str) -> str:
+def _render(source: str, variables: dict[str, Any], where: str, field: str) -> str:
+    """Render one template; DefinitionError names the field (and the template line, if known)."""
     try:
         return _compile(source).render(**variables).strip()
     except UndefinedError as exc:
-        raise GuidelineError(f"prompt {where}: template variable missing: {exc.message}") from exc
+        raise DefinitionError(
+            f"prompt {where}: {field}: template variable missing: {exc.message}",
+            part="prompt", field=field,
+        ) from exc
+    except TemplateSyntaxError as exc:
+        # exc.lineno counts lines of this template only; callers turn it into a text line.
+        raise DefinitionError(
+            f"prompt {where}: {field}: template syntax error: {exc.message}",
+            part="prompt", field=field, line=exc.lineno,
+        ) from exc
     except TemplateError as exc:
-        raise GuidelineError(f"prompt {where}: {exc}") from exc
+        raise DefinitionError(
+            f"prompt {where}: {field}: {exc}", part="prompt", field=field
+        ) from exc
 
 
 def _system_variables(task: Task, guideline: Guideline) -> dict[str, Any]:
@@ -56,16 +75,16 @@ def render_messages(
     guideline = task.guideline
     where = f"{prompt.task}/{prompt.version}"
     system_vars = _system_variables(task, guideline)
-    messages = [Message(role="system", content=_render(prompt.system, system_vars, where))]
+    messages = [Message(role="system", content=_render(prompt.system, system_vars, where, "system"))]
     for example in guideline.few_shot:
         example_item = task.validate_input(example.input)
         user_vars = {**system_vars, **task.prompt_variables(example_item, 0)}
-        messages.append(Message(role="user", content=_render(prompt.user, user_vars, where)))
+        messages.append(Message(role="user", content=_render(prompt.user, user_vars, where, "user")))
         messages.append(
             Message(role="assistant", content=json.dumps(example.output, ensure_ascii=False))
         )
     # Everything so far is identical for every item of this version: mark it cacheable.
     messages[-1] = messages[-1].model_copy(update={"cache": True})
     user_vars = {**system_vars, **task.prompt_variables(item, variant)}
-    messages.append(Message(role="user", content=_render(prompt.user, user_vars, where)))
+    messages.append(Message(role="user", content=_render(prompt.user, user_vars, where, "user")))
     return messages

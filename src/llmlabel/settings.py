@@ -7,12 +7,36 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmlabel.backends.base import BackendProfile, Pricing
+from llmlabel.errors import ConfigError
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["DEFAULT_PROFILE", "ModelProfile", "Settings", "get_settings"]
+
+DEFAULT_PROFILE = "default"
+"""The profile the top-level backend settings describe; a project without a profile uses it."""
+
+
+class ModelProfile(BaseModel):
+    """A named backend the operator offers projects (LLMLABEL_PROFILES, a JSON object by name).
+
+    The key is never written here: `api_key_env` names the environment variable
+    that holds it, on every host that serves or labels with the profile.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["openai", "anthropic", "local"]
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the key")
+    price_input_per_mtok: float = Field(0.0, ge=0)
+    price_output_per_mtok: float = Field(0.0, ge=0)
+    requests_per_minute: int = Field(0, ge=0)
+    tokens_per_minute: int = Field(0, ge=0)
+    supports_n: bool | None = None
 
 
 class Settings(BaseSettings):
@@ -51,6 +75,10 @@ class Settings(BaseSettings):
     local_ctx: int = Field(4096, description="llama.cpp context window")
     local_grammar: bool = Field(
         False, description="Constrain local output with a JSON-schema grammar (much slower)"
+    )
+    profiles: dict[str, ModelProfile] = Field(
+        default_factory=dict,
+        description="Named model profiles projects choose from (JSON); 'default' is the above",
     )
 
     # -- workers -----------------------------------------------------------------
@@ -126,8 +154,41 @@ class Settings(BaseSettings):
     )
     webhook_concurrency: int = Field(4, ge=1, description="Deliveries in flight per worker")
 
-    def profile(self) -> BackendProfile:
-        """The backend profile these settings describe, choosing a default backend."""
+    def profile_names(self) -> list[str]:
+        """Every model profile a project may name: 'default' and the configured ones."""
+        return sorted({DEFAULT_PROFILE, *self.profiles})
+
+    def profile(self, name: str | None = None) -> BackendProfile:
+        """The backend profile called `name` (None or 'default': the top-level settings)."""
+        if name is None or (name == DEFAULT_PROFILE and name not in self.profiles):
+            return self._default_profile()
+        named = self.profiles.get(name)
+        if named is None:
+            raise ConfigError(
+                f"model profile {name!r} is not configured on this host "
+                f"(configured: {', '.join(self.profile_names())}); set LLMLABEL_PROFILES"
+            )
+        base = self._default_profile()
+        key_value = os.environ.get(named.api_key_env) if named.api_key_env else None
+        if named.api_key_env and not key_value:
+            raise ConfigError(
+                f"model profile {name!r} reads its key from ${named.api_key_env}, which is not set"
+            )
+        return base.model_copy(update={
+            "name": name,
+            "backend": named.backend,
+            "model": named.model or _DEFAULT_MODELS[named.backend],
+            "base_url": named.base_url,
+            "api_key": SecretStr(key_value) if key_value else None,
+            "pricing": Pricing(input_per_mtok=named.price_input_per_mtok,
+                               output_per_mtok=named.price_output_per_mtok),
+            "supports_n": named.supports_n,
+            "requests_per_minute": named.requests_per_minute,
+            "tokens_per_minute": named.tokens_per_minute,
+        })
+
+    def _default_profile(self) -> BackendProfile:
+        """The backend profile the top-level settings describe, choosing a default backend."""
         backend = self.backend
         api_key = self.api_key
         if backend is None:

@@ -166,12 +166,14 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, args: list[str], env: dict[str, str], name: str, *, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [*CLI, *args],
             env=env,
-            cwd=REPO_ROOT,
+            cwd=cwd or REPO_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -200,10 +202,12 @@ class Processes:
         if code != 0:
             pytest.fail(f"burst worker {name} exited {code}:\n{self.log(name)}")
 
-    def api(self, env: dict[str, str], *, name: str = "api") -> str:
+    def api(self, env: dict[str, str], *, name: str = "api", cwd: Path | None = None) -> str:
         """`llmlabel serve` on a free port; its base URL once /healthz answers."""
         port = free_port()
-        process = self.start(["serve", "--host", "127.0.0.1", "--port", str(port)], env, name)
+        process = self.start(
+            ["serve", "--host", "127.0.0.1", "--port", str(port)], env, name, cwd=cwd
+        )
         base = f"http://127.0.0.1:{port}"
 
         def healthy() -> bool:

@@ -169,7 +169,8 @@ def test_gold_in_the_review_queue_scores_reviewers_and_the_llm(
                                        "accuracy": pytest.approx((1 + approve_right) / 3)}]
     assert all(r["reviewer"] != "bob" for r in scores["reviewers"]), "a skip is not scored"
     right = sum(same_flags(shown[g], known[g]) for g in gold_ids)
-    assert scores["llm"] == [{"task": "safety", "guideline_version": "v2", "prompt_version": "v2",
+    assert scores["llm"] == [{"task": "safety", "project": "safety", "guideline_version": "v2",
+                              "prompt_version": "v2",
                               "n": 3, "correct": right, "accuracy": pytest.approx(right / 3)}]
 
     assert client.delete(f"/v1/gold/{gold_ids[0]}", headers=operator).status_code == 204

@@ -41,17 +41,18 @@ def test_create_batch_stores_items_counters_and_ready_list(store: Store) -> None
     assert store.state_totals()[ItemState.QUEUED] == 68
 
 
-def test_unpinned_batch_gets_explicit_versions(store: Store) -> None:
-    batch = BatchCreate(
-        task="classification",
-        items=[{"id": "a", "text": "x"}],
-        guideline_version=None,
-        prompt_version=None,
-    )
+def test_batch_and_items_keep_the_project_and_content_hashes(store: Store) -> None:
+    batch = make_batch(2).model_copy(update={
+        "project": "spam", "guideline_hash": "a" * 64, "prompt_hash": "b" * 64,
+        "model_profile": "fast",
+    })
     info, _ = store.create_batch(principal(), batch, idempotency_key=None, request_hash="h")
-    assert info.guideline_version == "v2" and info.prompt_version == "v2"  # latest on disk
+    assert (info.project, info.guideline_version, info.prompt_version) == ("spam", "v1", "v1")
     item = store.get_item("acme", f"{info.id}:0")
-    assert item.guideline_version == "v2"
+    assert (item.project, item.guideline_hash, item.prompt_hash) == ("spam", "a" * 64, "b" * 64)
+    work = next(w for w in store.claim_labeling(10) if w.item_id == f"{info.id}:0")
+    assert (work.project, work.guideline_hash, work.prompt_hash, work.model_profile) == (
+        "spam", "a" * 64, "b" * 64, "fast")
 
 
 def test_idempotent_resubmit_returns_the_same_batch(store: Store) -> None:

@@ -20,15 +20,25 @@ from llmlabel.domain import ItemState, Usage
 from llmlabel.errors import NotFoundError
 from llmlabel.settings import Settings
 from llmlabel.store import Store
-from llmlabel.store.models import BatchCreate, BatchInfo, Decision, ItemView, LlmTotals, Principal, Role
+from llmlabel.store.models import (
+    BatchCreate,
+    BatchInfo,
+    Decision,
+    ItemView,
+    LlmTotals,
+    Principal,
+    Role,
+)
+from tests.support.memory_projects import MemoryProjects
 
 KEYS = {f"{role.value}-key": Principal(key_id=role.value, team="t1", role=role) for role in Role}
 
 
-class RecordingStore:
+class RecordingStore(MemoryProjects):
     """Answers the few Store calls the API makes here and records them."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[tuple[str, Any]] = []
         self.created = True
         self.up = True
@@ -43,12 +53,6 @@ class RecordingStore:
 
     def ping(self) -> bool:
         return self.up
-
-    def active_versions(self, task: str) -> tuple[str | None, str | None]:
-        return (None, None)
-
-    def pin_hash(self, kind: str, task: str, version: str, content_hash: str) -> None:
-        self.calls.append(("pin_hash", (kind, task, version)))
 
     def create_batch(self, principal: Principal, batch: BatchCreate, *,
                      idempotency_key: str | None, request_hash: str) -> tuple[BatchInfo, bool]:
@@ -169,9 +173,11 @@ def test_submit_answers_201_with_resolved_versions(client: TestClient, store: Re
     assert response.json()["id"] == "b1"
     assert response.headers["location"] == "/v1/batches/b1"
     batch = store.calls[-1][1]
-    # no active version: the latest on disk
-    assert (batch.guideline_version, batch.prompt_version) == ("v2", "v2")
-    assert ("pin_hash", ("guideline", "ner", "v2")) in store.calls
+    # No version activated: the default project follows the latest built-ins.
+    assert (batch.project, batch.guideline_version, batch.prompt_version) == ("ner", "v2", "v2")
+    # The batch names the exact content: the workers load it by these hashes.
+    assert batch.guideline_hash == store.versions[("ner", "guideline", "v2")].sha256
+    assert batch.prompt_hash == store.versions[("ner", "prompt", "v2")].sha256
 
 
 def test_replay_answers_200(client: TestClient, store: RecordingStore) -> None:

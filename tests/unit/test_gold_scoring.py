@@ -67,12 +67,13 @@ def record(label: dict[str, Any] | None, gv: str = "v1") -> LabelRecord:
 def test_llm_labels_are_judged_with_the_tasks_is_correct(registry: VersionRegistry) -> None:
     gold = GoldItem(gold_id="b_0000000000000000:0", id="g", task="safety", input={"text": "t"},
                     label=flags("hate"), guideline_version="v1", created_at=0.0, created_by="op")
-    records = {("v1", "v1"): record(flags("hate")), ("v9", "v1"): record(flags(), gv="v9")}
+    records = {("safety", "v1", "v1"): record(flags("hate")),
+               ("safety", "v9", "v1"): record(flags(), gv="v9")}
     judged = llm_labels(TaskCache(registry), gold, records)
     assert [(j.guideline_version, j.correct) for j in judged] == [("v1", True), ("v9", None)]
-    wrong = llm_labels(TaskCache(registry), gold, {("v1", "v1"): record(flags())})
+    wrong = llm_labels(TaskCache(registry), gold, {("safety", "v1", "v1"): record(flags())})
     assert wrong[0].correct is False
-    no_label = llm_labels(TaskCache(registry), gold, {("v1", "v1"): record(None)})
+    no_label = llm_labels(TaskCache(registry), gold, {("safety", "v1", "v1"): record(None)})
     assert no_label[0].correct is False
 
 

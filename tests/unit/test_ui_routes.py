@@ -16,6 +16,7 @@ from llmlabel.errors import NotFoundError
 from llmlabel.settings import Settings
 from llmlabel.store import Store
 from llmlabel.store.models import BatchInfo, ItemView, Principal, Role
+from tests.support.memory_projects import MemoryProjects
 
 SETTINGS = Settings(_env_file=None, redis_url="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
 KEYS = {f"{role.value}-key": Principal(key_id=f"id-{role.value}", team="t1", role=role,
@@ -34,10 +35,11 @@ def pref(index: int, state: ItemState, ranking: list[int], source: str,
     )
 
 
-class StandInStore:
+class StandInStore(MemoryProjects):
     """The Store calls the UI routes make: authenticate, list batches, list items by state."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.items = [
             pref(0, ItemState.APPROVED, [0, 1], "llm", [[0, 1], [0, 1]]),
             # The LLM's samples said 0 first; the reviewer put 1 first.

@@ -1,4 +1,4 @@
-"""Assemble the HTTP API: settings, store, version registry, routers, error handlers, metrics.
+"""Assemble the HTTP API: settings, store, projects, routers, error handlers, metrics.
 
 Run it with `llmlabel serve`, or `uvicorn llmlabel.api.app:create_app --factory`
 with LLMLABEL_REDIS_URL set. Nothing connects at import time.
@@ -13,6 +13,7 @@ from llmlabel.api.problems import install_problem_handlers
 from llmlabel.api.routes import ROUTERS
 from llmlabel.api.serving import install_access_log_filter
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.projects import Projects
 from llmlabel.settings import Settings, get_settings
 from llmlabel.store import Store
 
@@ -32,7 +33,10 @@ def create_app(
     store: Store | None = None,
     registry: VersionRegistry | None = None,
 ) -> FastAPI:
-    """A new API app; `store` and `registry` default to ones built from `settings`."""
+    """A new API app; `store` defaults to one built from `settings`.
+
+    `registry` is where the built-in definitions come from (default: the package's).
+    """
     settings = settings or get_settings()
     store = store or Store.from_settings(settings)
     app = FastAPI(
@@ -44,7 +48,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.registry = registry or VersionRegistry()
+    app.state.projects = Projects(store, settings, builtins=registry or VersionRegistry())
     app.state.metrics = ApiMetrics(store)
     install_problem_handlers(app)
     install_access_log_filter()

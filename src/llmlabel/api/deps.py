@@ -14,7 +14,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmlabel.api.problems import Problem
-from llmlabel.guidelines import VersionRegistry
+from llmlabel.projects import Projects
 from llmlabel.settings import Settings
 from llmlabel.store import Store
 from llmlabel.store.models import Principal, Role
@@ -27,7 +27,7 @@ __all__ = [
     "CursorQuery",
     "Exporter",
     "Operator",
-    "RegistryDep",
+    "ProjectsDep",
     "Reviewer",
     "SettingsDep",
     "StoreDep",
@@ -50,15 +50,15 @@ def get_store(request: Request) -> Store:
     return store
 
 
-def get_registry(request: Request) -> VersionRegistry:
-    """Guideline and prompt versions on disk."""
-    registry: VersionRegistry = request.app.state.registry
-    return registry
+def get_projects(request: Request) -> Projects:
+    """Projects and their versions (the use cases; one version cache per process)."""
+    projects: Projects = request.app.state.projects
+    return projects
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
-RegistryDep = Annotated[VersionRegistry, Depends(get_registry)]
+ProjectsDep = Annotated[Projects, Depends(get_projects)]
 
 # auto_error=False: a missing header must become our 401 problem, not FastAPI's 403.
 _bearer = HTTPBearer(

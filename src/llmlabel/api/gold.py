@@ -21,6 +21,7 @@ from llmlabel.errors import (
     PayloadTooLargeError,
 )
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.projects import Projects
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
 from llmlabel.store.models import Decision, ItemView, Principal
@@ -49,11 +50,14 @@ _BODY: dict[str, Any] = {"in": "body"}
 
 
 class GoldUpload(BaseModel):
-    """Gold items of one task, labels in the task's label form."""
+    """Gold items of one task (or project), labels in its label form."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str
+    task: str | None = Field(None, description="Task type (its default project); or `project`")
+    project: str | None = Field(
+        None, description="Labels fit this project's ontology; its evaluations use these items"
+    )
     items: list[GoldCreate] = Field(min_length=1, max_length=10_000)
     guideline_version: str | None = Field(
         None,
@@ -66,6 +70,7 @@ class GoldUploaded(BaseModel):
     """What an upload stored; the LLM labels the items in the background."""
 
     task: str
+    project: str
     guideline_version: str
     prompt_version: str
     count: int
@@ -73,8 +78,9 @@ class GoldUploaded(BaseModel):
 
 
 class GoldLlmLabel(BaseModel):
-    """The LLM's label of a gold item under one version pair, and whether it is right."""
+    """The LLM's label of a gold item under one project's version pair, and whether it is right."""
 
+    project: str
     guideline_version: str
     prompt_version: str
     label: dict[str, Any] | None
@@ -119,9 +125,10 @@ class ReviewerGoldScore(BaseModel):
 
 
 class LlmGoldAccuracy(BaseModel):
-    """The LLM's accuracy on the gold items of a task under one version pair."""
+    """The LLM's accuracy on the gold items of a task under one project's version pair."""
 
     task: str
+    project: str
     guideline_version: str
     prompt_version: str
     n: int
@@ -138,20 +145,38 @@ class GoldScores(BaseModel):
 
 
 class TaskCache:
-    """Task objects per (task, guideline version); None when the version cannot be loaded."""
+    """Task objects per (project, task, guideline version); None when it cannot be loaded.
 
-    def __init__(self, registry: VersionRegistry) -> None:
-        self.registry = registry
-        self._tasks: dict[tuple[str, str | None], Task | None] = {}
+    From a team's projects the versions are the team's (by hash when known); from
+    a `VersionRegistry`, the built-in files (tests, offline scoring).
+    """
 
-    def get(self, task: str, version: str | None) -> Task | None:
-        key = (task, version)
+    def __init__(self, source: Projects | VersionRegistry, team: str | None = None) -> None:
+        self.source = source
+        self.team = team
+        self._tasks: dict[tuple[str | None, str, str | None], Task | None] = {}
+
+    def get(
+        self, task: str, version: str | None, project: str | None = None,
+        guideline_hash: str | None = None,
+    ) -> Task | None:
+        key = (project, task, version)
         if key not in self._tasks:
             try:
-                self._tasks[key] = build_task(self.registry.guideline(task, version))
+                self._tasks[key] = self._build(task, version, project, guideline_hash)
             except LlmlabelError:
                 self._tasks[key] = None
         return self._tasks[key]
+
+    def _build(
+        self, task: str, version: str | None, project: str | None, sha: str | None
+    ) -> Task:
+        if isinstance(self.source, VersionRegistry):
+            return build_task(self.source.guideline(task, version))
+        return self.source.task_for(
+            self.team or "", task=task, guideline_version=version, guideline_hash=sha,
+            project=project or task,
+        )
 
 
 def _ratio(correct: int, n: int) -> float | None:
@@ -206,14 +231,15 @@ def checked_gold_items(
 
 
 def llm_labels(
-    tasks: TaskCache, gold: GoldItem, records: dict[tuple[str, str], Any]
+    tasks: TaskCache, gold: GoldItem, records: dict[tuple[str, str, str], Any]
 ) -> list[GoldLlmLabel]:
     """The LLM's labels of one gold item, each judged against the known label."""
     out = []
-    for (gv, pv), record in sorted(records.items()):
-        task = tasks.get(gold.task, gv)
+    for (project, gv, pv), record in sorted(records.items()):
+        task = tasks.get(gold.task, gv, project, getattr(record, "guideline_hash", None))
         out.append(
             GoldLlmLabel(
+                project=project,
                 guideline_version=gv,
                 prompt_version=pv,
                 label=record.label,
@@ -228,7 +254,7 @@ def llm_accuracy(
     store: Store, tasks: TaskCache, team: str, task_names: list[str]
 ) -> list[LlmGoldAccuracy]:
     """Per task and version pair: how many gold items the LLM labeled right."""
-    counts: dict[tuple[str, str, str], list[int]] = {}
+    counts: dict[tuple[str, str, str, str], list[int]] = {}
     for task_name in task_names:
         golds = store.get_golds(team, store.gold_ids(team, task_name))
         records = store.gold_records(team, [g.gold_id for g in golds])
@@ -237,15 +263,17 @@ def llm_accuracy(
                 if label.correct is None:
                     continue
                 entry = counts.setdefault(
-                    (task_name, label.guideline_version, label.prompt_version), [0, 0]
+                    (task_name, label.project, label.guideline_version, label.prompt_version),
+                    [0, 0],
                 )
                 entry[0] += 1
                 entry[1] += int(label.correct)
     return [
         LlmGoldAccuracy(
-            task=t, guideline_version=gv, prompt_version=pv, n=n, correct=ok, accuracy=_ratio(ok, n)
+            task=t, project=p, guideline_version=gv, prompt_version=pv, n=n, correct=ok,
+            accuracy=_ratio(ok, n),
         )
-        for (t, gv, pv), (n, ok) in sorted(counts.items())
+        for (t, p, gv, pv), (n, ok) in sorted(counts.items())
     ]
 
 
@@ -276,7 +304,7 @@ def reviewer_scores(scores: list[GoldScore]) -> list[ReviewerGoldScore]:
 
 def decide_gold_item(
     store: Store,
-    registry: VersionRegistry,
+    projects: Projects,
     principal: Principal,
     item_id: str,
     *,
@@ -291,7 +319,10 @@ def decide_gold_item(
         gold: GoldItem | None = store.get_gold(principal.team, item_id)
     except NotFoundError:
         gold = None  # deleted while leased: the decision is taken but not scored
-    task = build_task(registry.guideline(lease.task, lease.guideline_version))
+    task = projects.task_for(
+        principal.team, task=lease.task, guideline_version=lease.guideline_version,
+        project=lease.project or lease.task,
+    )
     reviewer_label: dict[str, Any] | None = None
     if action is Decision.FIX:
         if label is None:

@@ -24,6 +24,7 @@ from llmlabel.errors import (
     BudgetExceededError,
     ConfigError,
     ConflictError,
+    DefinitionError,
     GuidelineError,
     InputError,
     InvalidInputError,
@@ -71,9 +72,10 @@ class ProblemKind:
 
 # Most specific first: the first class an error is an instance of wins.
 ERROR_MAP: tuple[tuple[type[LlmlabelError], ProblemKind], ...] = (
+    (DefinitionError, ProblemKind(422, "invalid-definition", "Invalid guideline or prompt")),
     (VersionConflictError, ProblemKind(409, "version-conflict", "Version content changed")),
     (UnknownVersionError, ProblemKind(422, "unknown-version", "Unknown task or version")),
-    (GuidelineError, ProblemKind(500, "guideline-error", "Guideline or prompt file is broken")),
+    (GuidelineError, ProblemKind(500, "guideline-error", "Guideline or prompt cannot be used")),
     (LeaseError, ProblemKind(409, "lease-conflict", "Review lease expired or not yours")),
     (NotFoundError, ProblemKind(404, "not-found", "Not found")),
     (ConflictError, ProblemKind(409, "conflict", "Conflict")),
@@ -148,6 +150,9 @@ def problem_response(
 
 
 def _error_entries(exc: LlmlabelError) -> list[dict[str, Any]] | None:
+    if isinstance(exc, DefinitionError):
+        # Each names the part (guideline or prompt), the field and the line of the text.
+        return [dict(problem) for problem in exc.problems]
     if isinstance(exc, InvalidInputError):
         return list(exc.errors)
     if isinstance(exc, LabelValidationError):

@@ -66,7 +66,12 @@ class BatchSubmit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task: str = Field(min_length=1, description="Task type, e.g. ner, safety, preference")
+    task: str | None = Field(
+        None, min_length=1,
+        description="Task type, e.g. ner, safety, preference: labeled by the team's default "
+        "project of that type (needed unless 'project' is given)",
+    )
+    project: str | None = Field(None, min_length=1, description="Label with this project")
     items: list[Any] = Field(description="Items to label; each is an object with a string 'id'")
     guideline_version: str | None = Field(None, description="Pin a guideline version")
     prompt_version: str | None = Field(None, description="Pin a prompt version")
@@ -106,10 +111,11 @@ class SubmittedItem:
 
 @dataclass(slots=True)
 class Submission:
-    """A parsed batch: task, pinned versions, items in submit order."""
+    """A parsed batch: task and/or project, pinned versions, items in submit order."""
 
-    task: str
+    task: str | None
     items: list[SubmittedItem]
+    project: str | None = None
     guideline_version: str | None = None
     prompt_version: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -156,6 +162,12 @@ def _check_items(items: list[SubmittedItem], errors: Problems) -> None:
     errors.duplicates((e.item["id"], e.where, e.locate()) for e in named)
 
 
+_TASK_REQUIRED: dict[str, Any] = {
+    "field": "task",
+    "message": "Field required: name the 'task' (your default project of it) or a 'project'",
+}
+
+
 def parse_json_batch(body: bytes, limits: Limits) -> Submission:
     """A JSON submit body -> Submission (422 with the position of a syntax error)."""
     # Each value is checked below, so a depth or text error names the item or field.
@@ -171,15 +183,23 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
         if name != "items":
             errors.check(value, field=name)
     errors.raise_if_any()
+    needs_task = data.get("task") is None and data.get("project") is None
     try:
         submit = BatchSubmit.model_validate(data)
     except ValidationError as exc:
         entries = model_errors(exc)
+        if needs_task:
+            entries.insert(0, _TASK_REQUIRED)
         raise InvalidInputError(
             "; ".join(f"{e['field']}: {e['message']}" for e in entries),
             errors=entries, title="Invalid batch", field=entries[0]["field"],
         ) from None
     check_size(submit.metadata, field="metadata", max_bytes=limits.max_item_bytes)
+    if needs_task:
+        raise InvalidInputError(
+            f"task: {_TASK_REQUIRED['message']}", errors=[_TASK_REQUIRED],
+            title="Invalid batch", field="task",
+        )
     _check_count(len(submit.items), limits)
     items: list[SubmittedItem] = []
     for index, raw in enumerate(submit.items):
@@ -198,6 +218,7 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
     errors.raise_if_any()
     return Submission(
         task=submit.task,
+        project=submit.project,
         items=items,
         guideline_version=submit.guideline_version,
         prompt_version=submit.prompt_version,
@@ -214,7 +235,8 @@ def parse_ndjson_batch(
     body: bytes,
     limits: Limits,
     *,
-    task: str,
+    task: str | None,
+    project: str | None = None,
     guideline_version: str | None = None,
     prompt_version: str | None = None,
     callback_url: str | None = None,
@@ -253,6 +275,7 @@ def parse_ndjson_batch(
             raise _invalid(exc.errors()[0]["msg"], "callback_url", **{"in": "query"}) from None
     return Submission(
         task=task,
+        project=project,
         items=items,
         guideline_version=guideline_version,
         prompt_version=prompt_version,
@@ -283,7 +306,7 @@ def request_hash(submission: Submission) -> str:
     Versions are hashed as the client pinned them, not as resolved, so a replay
     after an operator activated another version still matches the first request.
     """
-    canonical = {
+    canonical: dict[str, Any] = {
         "task": submission.task,
         "items": [entry.item for entry in submission.items],
         "guideline_version": submission.guideline_version,
@@ -300,5 +323,7 @@ def request_hash(submission: Submission) -> str:
         canonical["max_cost_usd"] = submission.max_cost_usd
     if submission.mode != "sync":
         canonical["mode"] = submission.mode
+    if submission.project is not None:
+        canonical["project"] = submission.project
     data = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()

@@ -14,14 +14,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from llmlabel.backends import build_backend
 from llmlabel.cli import app
 from llmlabel.cli.eval_calibration import calibrated_payload, resolve_target
+from llmlabel.definitions import check_pair
 from llmlabel.domain import LabelRecord, Route
-from llmlabel.errors import BackendError, InputError, InvalidInputError
+from llmlabel.errors import BackendError, DefinitionError, InputError, InvalidInputError
 from llmlabel.estimate import estimate_batch
 from llmlabel.evaluate import EvalReport, evaluate_records
 from llmlabel.guidelines import VersionRegistry
-from llmlabel.labeler import Labeler, build_labeler
+from llmlabel.labeler import Labeler
 from llmlabel.settings import Settings
 from llmlabel.tasks import build_task
 from llmlabel.validation import MAX_DEPTH, loads
@@ -33,8 +35,10 @@ InOpt = Annotated[Path, typer.Option("--in", "-i", help="Input JSONL, one item p
 BackendOpt = Annotated[str | None, typer.Option(help="openai | anthropic | local (default: from settings / keys present)")]
 ModelOpt = Annotated[str | None, typer.Option(help="Model name; for local: a GGUF path or an alias")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible server URL")]
-GuidelineOpt = Annotated[str | None, typer.Option("--guideline-version", help="Default: latest on disk")]
-PromptOpt = Annotated[str | None, typer.Option("--prompt-version", help="Default: latest on disk")]
+GuidelineOpt = Annotated[str | None, typer.Option("--guideline-version", help="A built-in guideline version (default: the latest)")]
+PromptOpt = Annotated[str | None, typer.Option("--prompt-version", help="A built-in prompt version (default: the latest)")]
+GuidelineFileOpt = Annotated[Path | None, typer.Option("--guideline", help="Label with this guideline file (markdown + YAML front matter) instead of a built-in", exists=True, dir_okay=False)]
+PromptFileOpt = Annotated[Path | None, typer.Option("--prompt", help="Label with this prompt file (YAML: system, user) instead of a built-in", exists=True, dir_okay=False)]
 ConcurrencyOpt = Annotated[int | None, typer.Option(help="Items labeled at once (default: LLMLABEL_WORKER_CONCURRENCY)")]
 LimitOpt = Annotated[int | None, typer.Option(help="Only the first N items")]
 FixedKOpt = Annotated[int | None, typer.Option("--fixed-k", help="Draw exactly K samples per item (no adaptive stopping)")]
@@ -69,12 +73,33 @@ def read_items(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return items
 
 
+def _definition_text(path: Path | None, kind: str, task: str, version: str | None) -> tuple[str, str]:
+    """(version name, text): a local file's (named after it), else a built-in version's."""
+    if path is None:
+        return VersionRegistry().text(kind, task, version)
+    try:
+        return path.stem, path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from None
+
+
 def make_labeler(task: str, backend: str | None, model: str | None, base_url: str | None,
                  guideline_version: str | None, prompt_version: str | None,
-                 fixed_k: int | None) -> tuple[Labeler, Settings]:
+                 fixed_k: int | None, guideline_file: Path | None = None,
+                 prompt_file: Path | None = None) -> tuple[Labeler, Settings]:
+    """A labeler with built-in versions, or local files checked like a version pushed to the API."""
     overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
     settings = Settings(**overrides)
-    labeler = build_labeler(settings, task, guideline_version, prompt_version, fixed_k=fixed_k)
+    gv, guideline_text = _definition_text(guideline_file, "guideline", task, guideline_version)
+    pv, prompt_text = _definition_text(prompt_file, "prompt", task, prompt_version)
+    try:
+        pair = check_pair(task, guideline_text, prompt_text, guideline_version=gv, prompt_version=pv)
+    except DefinitionError as exc:
+        path = guideline_file if exc.part == "guideline" else prompt_file
+        where = f"{path}:{exc.line}: " if path and exc.line else f"{path}: " if path else ""
+        raise DefinitionError(f"{where}{exc}", part=exc.part, field=exc.field, line=exc.line) from None
+    labeler = Labeler(task=pair.task, prompt=pair.prompt, backend=build_backend(settings.profile()),
+                      fixed_k=fixed_k)
     return labeler, settings
 
 
@@ -143,10 +168,12 @@ def label_command(
     backend: BackendOpt = None, model: ModelOpt = None, base_url: BaseUrlOpt = None,
     guideline_version: GuidelineOpt = None, prompt_version: PromptOpt = None,
     concurrency: ConcurrencyOpt = None, limit: LimitOpt = None, fixed_k: FixedKOpt = None,
+    guideline_file: GuidelineFileOpt = None, prompt_file: PromptFileOpt = None,
 ) -> None:
     """Label a JSONL file in-process and write one JSON line per item."""
     items = read_items(in_path, limit)
-    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
+    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k,
+                                     guideline_file, prompt_file)
     validate_all(labeler, items, in_path)
     sink: TextIO = sys.stdout if str(out) == "-" else out.open("w", encoding="utf-8")
     try:
@@ -170,6 +197,7 @@ def eval_command(
     backend: BackendOpt = None, model: ModelOpt = None, base_url: BaseUrlOpt = None,
     guideline_version: GuidelineOpt = None, prompt_version: PromptOpt = None,
     concurrency: ConcurrencyOpt = None, limit: LimitOpt = None, fixed_k: FixedKOpt = None,
+    guideline_file: GuidelineFileOpt = None, prompt_file: PromptFileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the labels as JSONL")] = None,
     rescore: Annotated[Path | None, typer.Option(
@@ -189,7 +217,8 @@ def eval_command(
     it, and the report on --in items is made at the fitted threshold.
     """
     items = read_items(in_path, limit)
-    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k)
+    labeler, settings = make_labeler(task, backend, model, base_url, guideline_version, prompt_version, fixed_k,
+                                     guideline_file, prompt_file)
     validate_all(labeler, items, in_path)
     golds = gold_labels(labeler, items, in_path)
     cal_items: list[dict[str, Any]] = []

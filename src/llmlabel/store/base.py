@@ -112,6 +112,7 @@ def batch_info(
         id=batch_id,
         team=team,
         task=fields["task"],
+        project=fields.get("project") or None,
         guideline_version=fields.get("gv") or None,
         prompt_version=fields.get("pv") or None,
         created_at=float(fields["created_at"]),
@@ -160,6 +161,7 @@ def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
         id=fields["id"],
         batch_id=fields["batch"],
         task=fields["task"],
+        project=fields.get("proj") or None,
         state=ItemState(fields["state"]),
         input=json.loads(fields["input"]),
         label=json.loads(label_text) if label_text else None,
@@ -170,6 +172,8 @@ def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
         detail=record.detail if record else {},
         guideline_version=record.guideline_version if record else fields.get("gv") or None,
         prompt_version=record.prompt_version if record else fields.get("pv") or None,
+        guideline_hash=record.guideline_hash if record else fields.get("gh") or None,
+        prompt_hash=record.prompt_hash if record else fields.get("ph") or None,
         model=record.model if record else None,
         backend=record.backend if record else None,
         usage=record.usage if record else Usage(),
@@ -259,9 +263,9 @@ class StoreBase:
         """The store's clock (epoch seconds; injectable in tests), for times callers compute."""
         return self._clock()
 
-    def active_versions(self, task: str) -> tuple[str | None, str | None]:
-        """(guideline_version, prompt_version) active for a task; Nones mean latest on disk."""
-        gv, pv = self._strs(self.redis.hmget(keys.version_active(task), ["gv", "pv"]))
+    def active_pair(self, team: str, project: str) -> tuple[str | None, str | None]:
+        """(guideline_version, prompt_version) active in a project; Nones if there is none."""
+        gv, pv = self._strs(self.redis.hmget(keys.project(team, project), ["gv", "pv"]))
         return gv or None, pv or None
 
     def _enqueue(self, team: str, item_ids: Sequence[str]) -> int:

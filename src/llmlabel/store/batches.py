@@ -10,7 +10,6 @@ import redis
 
 from llmlabel.domain import ItemState, LabelRecord, Usage
 from llmlabel.errors import ConflictError, NotFoundError, StoreError
-from llmlabel.guidelines import VersionRegistry
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase, batch_info, item_view, split_item_id
 from llmlabel.store.models import (
@@ -62,7 +61,7 @@ class BatchesMixin(StoreBase):
             existing = self._text(self.redis.get(idem_key))
             if existing is not None:
                 return self._idempotent_hit(team, existing, request_hash)
-        gv, pv = self._resolve_versions(batch)
+        gv, pv = batch.guideline_version, batch.prompt_version
         batch_id = keys.new_batch_id()
         now = self._now()
         total = len(batch.items)
@@ -70,8 +69,12 @@ class BatchesMixin(StoreBase):
         member = f"{team}|{batch_id}"
         fields: dict[str, str] = {
             "task": batch.task,
-            "gv": gv or "",
-            "pv": pv or "",
+            "project": batch.project or "",
+            "gv": gv,
+            "pv": pv,
+            "gh": batch.guideline_hash or "",
+            "ph": batch.prompt_hash or "",
+            "mp": batch.model_profile or "",
             "created_at": repr(now),
             "total": str(total),
             "metadata": _dumps(batch.metadata),
@@ -142,23 +145,13 @@ class BatchesMixin(StoreBase):
             )
         return self.get_batch(team, record["batch_id"]), False
 
-    def _resolve_versions(self, batch: BatchCreate) -> tuple[str | None, str | None]:
-        """Pin a batch to explicit versions: requested, else the active ones, else the latest on disk."""
-        gv, pv = batch.guideline_version, batch.prompt_version
-        if gv is None or pv is None:
-            active_gv, active_pv = self.active_versions(batch.task)
-            registry = VersionRegistry()
-            gv = gv or active_gv or registry.guideline(batch.task).version
-            pv = pv or active_pv or registry.prompt(batch.task).version
-        return gv, pv
-
     def _write_items(
         self,
         team: str,
         batch_id: str,
         batch: BatchCreate,
-        gv: str | None,
-        pv: str | None,
+        gv: str,
+        pv: str,
         now: float,
     ) -> None:
         queued = keys.batch_state(team, batch_id, ItemState.QUEUED.value)
@@ -178,8 +171,13 @@ class BatchesMixin(StoreBase):
                             "task": batch.task,
                             "input": _dumps(item),
                             "state": ItemState.QUEUED.value,
-                            "gv": gv or "",
-                            "pv": pv or "",
+                            "gv": gv,
+                            "pv": pv,
+                            # What a worker loads by hash, whichever host it runs on.
+                            "proj": batch.project or "",
+                            "gh": batch.guideline_hash or "",
+                            "ph": batch.prompt_hash or "",
+                            "mp": batch.model_profile or "",
                             "updated_at": repr(now),
                         },
                     )

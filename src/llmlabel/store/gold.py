@@ -21,14 +21,23 @@ from llmlabel.store.base import AUDIT_MAX, StoreBase
 from llmlabel.store.gold_models import GoldCreate, GoldEvaluation, GoldItem
 from llmlabel.store.models import AuditEvent, Principal
 
-__all__ = ["GoldMixin", "versions_field"]
+__all__ = ["GoldMixin", "record_project", "versions_field"]
 
 _EVALUATIONS_MAX = 200
 
 
-def versions_field(guideline_version: str, prompt_version: str) -> str:
-    """The field of a gold item's records hash holding the LLM record for a version pair."""
-    return f"{guideline_version}\t{prompt_version}"
+def versions_field(project: str, guideline_version: str, prompt_version: str) -> str:
+    """The field of a gold item's records hash holding the LLM record for a project's version pair.
+
+    Version names are unique (and immutable) within a project, so the project
+    qualifies them: two projects of one task may both have a `v1`.
+    """
+    return f"{project}\t{guideline_version}\t{prompt_version}"
+
+
+def record_project(record: LabelRecord) -> str:
+    """The project a gold record belongs to (records made before projects: the default one)."""
+    return record.project or record.task
 
 
 def _dumps(value: object) -> str:
@@ -45,6 +54,7 @@ def _gold_item(gold_id: str, fields: dict[str, str]) -> GoldItem:
         input=json.loads(fields["input"]),
         label=json.loads(fields["label"]),
         guideline_version=fields["gv"],
+        project=fields.get("proj") or None,
         created_at=float(fields["created_at"]),
         created_by=fields["created_by"],
     )
@@ -62,8 +72,14 @@ class GoldMixin(StoreBase):
         guideline_version: str,
         prompt_version: str,
         actor: str,
+        project: str | None = None,
+        pin: dict[str, str | None] | None = None,
     ) -> list[GoldItem]:
-        """Store gold items (validated by the API) and enqueue their labeling by the LLM."""
+        """Store gold items (validated by the API) and enqueue their labeling by the LLM.
+
+        `project` is the project whose ontology the labels were checked against
+        (None: the task's default project); `pin` what the first labeling job uses.
+        """
         team = keys.check_team(principal.team)
         hidden_batch = keys.new_batch_id()
         now = self._now()
@@ -78,6 +94,7 @@ class GoldMixin(StoreBase):
                     input=item.input,
                     label=item.label,
                     guideline_version=guideline_version,
+                    project=project,
                     created_at=now,
                     created_by=actor,
                 )
@@ -89,6 +106,7 @@ class GoldMixin(StoreBase):
                         "input": _dumps(gold.input),
                         "label": _dumps(gold.label),
                         "gv": guideline_version,
+                        "proj": project or "",
                         "created_at": repr(now),
                         "created_by": actor,
                     },
@@ -112,6 +130,7 @@ class GoldMixin(StoreBase):
                 [g.gold_id for g in stored],
                 guideline_version=guideline_version,
                 prompt_version=prompt_version,
+                pin=pin,
             )
         return stored
 
@@ -124,6 +143,7 @@ class GoldMixin(StoreBase):
         guideline_version: str,
         prompt_version: str,
         evaluation_id: str | None = None,
+        pin: dict[str, str | None] | None = None,
     ) -> None:
         """Enqueue the worker job that labels these gold items with a version pair."""
         jobs.enqueue_gold(
@@ -135,6 +155,7 @@ class GoldMixin(StoreBase):
             prompt_version=prompt_version,
             evaluation_id=evaluation_id,
             job_timeout_s=self.settings.job_timeout_s,
+            pin=pin,
         )
 
     def gold_ids(self, team: str, task: str) -> list[str]:
@@ -207,7 +228,9 @@ class GoldMixin(StoreBase):
             ],
             [
                 gold_id,
-                versions_field(record.guideline_version, record.prompt_version),
+                versions_field(
+                    record_project(record), record.guideline_version, record.prompt_version
+                ),
                 record.model_dump_json(),
             ],
         )
@@ -215,33 +238,50 @@ class GoldMixin(StoreBase):
 
     def gold_records(
         self, team: str, gold_ids: Sequence[str]
-    ) -> dict[str, dict[tuple[str, str], LabelRecord]]:
-        """The LLM's records of these gold items, by gold id and (guideline, prompt) version."""
+    ) -> dict[str, dict[tuple[str, str, str], LabelRecord]]:
+        """The LLM's records of these gold items, by gold id and (project, guideline, prompt)."""
         with self.redis.pipeline(transaction=False) as pipe:
             for gold_id in gold_ids:
                 pipe.hgetall(keys.gold_records(team, gold_id))
             rows = pipe.execute()
-        out: dict[str, dict[tuple[str, str], LabelRecord]] = {}
+        out: dict[str, dict[tuple[str, str, str], LabelRecord]] = {}
         for gold_id, row in zip(gold_ids, rows, strict=True):
-            by_version: dict[tuple[str, str], LabelRecord] = {}
-            for field, text in row.items():
-                gv, _, pv = field.partition("\t")
-                by_version[(gv, pv)] = LabelRecord.model_validate_json(text)
+            by_version: dict[tuple[str, str, str], LabelRecord] = {}
+            for text in row.values():
+                record = LabelRecord.model_validate_json(text)
+                key = (record_project(record), record.guideline_version, record.prompt_version)
+                by_version[key] = record
             out[gold_id] = by_version
         return out
 
     # -- evaluations -------------------------------------------------------------
 
     def create_evaluation(
-        self, team: str, task: str, *, guideline_version: str, prompt_version: str, actor: str
+        self,
+        team: str,
+        task: str,
+        *,
+        guideline_version: str,
+        prompt_version: str,
+        actor: str,
+        gold_ids: Sequence[str] | None = None,
+        pin: dict[str, str | None] | None = None,
     ) -> GoldEvaluation:
-        """Record a queued evaluation of a version pair on the task's gold items and enqueue it."""
-        gold_ids = self.gold_ids(team, task)
+        """Record a queued evaluation of a version pair on gold items and enqueue it.
+
+        `gold_ids` default to every gold item of the task; `pin` (project, hashes,
+        profile) says exactly which content the job labels with.
+        """
+        gold_ids = list(gold_ids) if gold_ids is not None else self.gold_ids(team, task)
+        pin = pin or {}
         evaluation = GoldEvaluation(
             id="ev_" + secrets.token_hex(8),
             task=task,
+            project=pin.get("project"),
             guideline_version=guideline_version,
             prompt_version=prompt_version,
+            guideline_hash=pin.get("guideline_hash"),
+            prompt_hash=pin.get("prompt_hash"),
             state="queued",
             n_gold=len(gold_ids),
             created_at=self._now(),
@@ -259,6 +299,7 @@ class GoldMixin(StoreBase):
             guideline_version=guideline_version,
             prompt_version=prompt_version,
             evaluation_id=evaluation.id,
+            pin=pin or None,
         )
         return evaluation
 

@@ -43,6 +43,9 @@ class GoldItem(BaseModel):
     input: dict[str, Any]
     label: dict[str, Any]
     guideline_version: str = Field(description="The version the label was validated against")
+    project: str | None = Field(
+        None, description="The project whose ontology the label fits (None: the default one)"
+    )
     created_at: float
     created_by: str
 
@@ -59,6 +62,7 @@ class GoldLease(BaseModel):
     guideline_version: str | None
     prompt_version: str | None
     until: float
+    project: str | None = None
 
 
 class GoldScore(BaseModel):
@@ -75,8 +79,11 @@ class GoldEvaluation(BaseModel):
 
     id: str
     task: str
+    project: str | None = None
     guideline_version: str
     prompt_version: str
+    guideline_hash: str | None = None
+    prompt_hash: str | None = None
     state: Literal["queued", "running", "done", "failed"]
     n_gold: int
     created_at: float

@@ -24,7 +24,7 @@ from llmlabel.errors import LeaseError
 from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, StoreBase
-from llmlabel.store.gold import versions_field
+from llmlabel.store.gold import record_project, versions_field
 from llmlabel.store.gold_models import GoldLease, GoldScore
 from llmlabel.store.models import AuditEvent, Decision, ItemView, Principal, ReviewClaim
 from llmlabel.store.second_review import iso_time
@@ -79,9 +79,10 @@ class GoldReviewMixin(StoreBase):
 
     def _shown_record(self, team: str, task: str, gold_id: str) -> LabelRecord | None:
         """The LLM record a reviewer sees: the active versions' one, else the latest one saved."""
-        gv, pv = self.active_versions(task)
+        gv, pv = self.active_pair(team, task)
         records = keys.gold_records(team, gold_id)
-        text = self._text(self.redis.hget(records, versions_field(gv, pv))) if gv and pv else None
+        field = versions_field(task, gv, pv) if gv and pv else None
+        text = self._text(self.redis.hget(records, field)) if field else None
         if text is None:
             shown = self._text(self.redis.hget(keys.gold(team, gold_id), "shown"))
             text = self._text(self.redis.hget(records, shown)) if shown else None
@@ -101,6 +102,7 @@ class GoldReviewMixin(StoreBase):
             guideline_version=record.guideline_version,
             prompt_version=record.prompt_version,
             until=self._now() + self.settings.review_lease_s,
+            project=record_project(record),
         )
         self.redis.set(
             keys.gold_lease(team, lease.token), lease.model_dump_json(), px=self._lease_ttl_ms()
@@ -171,7 +173,9 @@ class GoldReviewMixin(StoreBase):
         return self._gold_claim(lease, fields, record)
 
     def _record_for(self, team: str, lease: GoldLease) -> LabelRecord | None:
-        field = versions_field(lease.guideline_version or "", lease.prompt_version or "")
+        field = versions_field(
+            lease.project or lease.task, lease.guideline_version or "", lease.prompt_version or ""
+        )
         text = self._text(self.redis.hget(keys.gold_records(team, lease.item_id), field))
         return LabelRecord.model_validate_json(text) if text else None
 

@@ -52,8 +52,12 @@ def enqueue_gold(
     prompt_version: str,
     evaluation_id: str | None,
     job_timeout_s: int,
+    pin: dict[str, str | None] | None = None,
 ) -> None:
     """Enqueue one job labeling gold items with a version (and scoring it, for an evaluation).
+
+    `pin` carries the project, content hashes and model profile the job loads
+    the versions with (JSON, like every job argument).
 
     Gold sets are small (hundreds), so one job holds them all; it runs in the
     normal workers, next to their labeling loop.
@@ -61,6 +65,7 @@ def enqueue_gold(
     queue_for(connection).enqueue(
         GOLD_JOB_FUNCTION,
         args=[team, task, list(gold_ids), guideline_version, prompt_version, evaluation_id],
+        kwargs={"pin": pin} if pin else None,
         job_timeout=job_timeout_s,
         result_ttl=0,
         failure_ttl=_FAILURE_TTL_S,

@@ -16,6 +16,7 @@ from llmlabel.errors import InputError
 
 __all__ = [
     "BATCH_ID_RE",
+    "NAME_RE",
     "ROOT",
     "TEAM_RE",
     "apikey",
@@ -32,6 +33,7 @@ __all__ = [
     "calibration_settings",
     "call_cache",
     "callbacks",
+    "check_name",
     "check_team",
     "dispatch",
     "gold",
@@ -53,7 +55,12 @@ __all__ = [
     "new_batch_id",
     "offline_due",
     "offline_job",
-    "pins",
+    "project",
+    "project_hashes",
+    "project_history",
+    "project_stack",
+    "project_versions",
+    "projects",
     "purges",
     "ratelimit",
     "ready",
@@ -86,9 +93,7 @@ __all__ = [
     "team_spend_period",
     "team_spend_scopes",
     "teams",
-    "version_active",
-    "version_history",
-    "version_stack",
+    "version_content",
     "webhook_delivery",
     "webhook_secret",
     "webhook_seq",
@@ -102,6 +107,8 @@ BATCH_ID_RE = re.compile(r"^b_[0-9a-f]{16}$")
 # Team names end up inside keys and in the "team|item_id" members of the labeling
 # lease set, so they may not contain ':' or '|'.
 TEAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Project and version names end up inside keys and URL paths: no ':', '/', '|' or spaces.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def check_team(team: str) -> str:
@@ -111,6 +118,17 @@ def check_team(team: str) -> str:
             f"invalid team name {team!r}: use 1-64 letters, digits, '_', '.' or '-'", field="team"
         )
     return team
+
+
+def check_name(value: str, *, what: str, field: str) -> str:
+    """Return a project or version name if valid, else raise InputError naming `field`."""
+    if not NAME_RE.match(value):
+        raise InputError(
+            f"invalid {what} {value!r}: use 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+            field=field,
+        )
+    return value
 
 
 def new_batch_id() -> str:
@@ -343,24 +361,39 @@ def apikey(key_hash: str) -> str:
     return f"{ROOT}:key:{key_hash}"
 
 
-def pins() -> str:
-    """Hash: "kind:task:version" -> content sha256 recorded on first use."""
-    return f"{ROOT}:pins"
+def projects(team: str) -> str:
+    """Sorted set of the team's project names by creation time."""
+    return f"{team_prefix(team)}projects"
 
 
-def version_active(task: str) -> str:
-    """Hash: the active guideline_version and prompt_version of a task."""
-    return f"{ROOT}:v:{task}:active"
+def project(team: str, name: str) -> str:
+    """Hash: a project's task, model profile, flags, active versions and name counters."""
+    return f"{team_prefix(team)}p:{name}"
 
 
-def version_stack(task: str) -> str:
-    """List of activated "guideline\\tprompt" pairs, newest first (rollback pops it)."""
-    return f"{ROOT}:v:{task}:stack"
+def project_versions(team: str, name: str, kind: str) -> str:
+    """Hash: version name -> JSON VersionInfo of one kind (guideline or prompt)."""
+    return f"{team_prefix(team)}p:{name}:v:{kind}"
 
 
-def version_history(task: str) -> str:
-    """List of activation / rollback audit events (JSON), newest first."""
-    return f"{ROOT}:v:{task}:history"
+def project_hashes(team: str, name: str, kind: str) -> str:
+    """Hash: content sha256 -> version name (the same content is never stored twice)."""
+    return f"{team_prefix(team)}p:{name}:h:{kind}"
+
+
+def project_stack(team: str, name: str) -> str:
+    """List of activated "guideline\tprompt" pairs, newest first (rollback pops it)."""
+    return f"{team_prefix(team)}p:{name}:stack"
+
+
+def project_history(team: str, name: str) -> str:
+    """List of the project's audit events (JSON), newest first."""
+    return f"{team_prefix(team)}p:{name}:history"
+
+
+def version_content(team: str, kind: str, sha256: str) -> str:
+    """String: the text of a guideline or prompt version, by its sha256 (immutable)."""
+    return f"{team_prefix(team)}vc:{kind}:{sha256}"
 
 
 def dispatch() -> str:

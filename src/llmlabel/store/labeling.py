@@ -18,7 +18,7 @@ __all__ = ["LabelingMixin"]
 
 _REAP_LIMIT = 1000
 _MAX_ERROR_CHARS = 2000
-_CLAIM_FIELDS = 11
+_CLAIM_FIELDS = 15
 
 
 class LabelingMixin(StoreBase):
@@ -44,9 +44,9 @@ class LabelingMixin(StoreBase):
         out: list[WorkItem] = []
         for i in range(0, len(flat), _CLAIM_FIELDS):
             team, item_id, batch_id, client_id, task, input_json, gv, pv, attempts, partial = flat[
-                i : i + _CLAIM_FIELDS - 1
+                i : i + 10
             ]
-            cache = flat[i + _CLAIM_FIELDS - 1]
+            cache, project, gh, ph, mp = flat[i + 10 : i + _CLAIM_FIELDS]
             out.append(
                 WorkItem(
                     item_id=item_id,
@@ -61,6 +61,10 @@ class LabelingMixin(StoreBase):
                     attempts=int(attempts or 0),
                     cache=cache != "0",
                     partial=PartialLabel.model_validate_json(partial) if partial else None,
+                    project=project or None,
+                    guideline_hash=gh or None,
+                    prompt_hash=ph or None,
+                    model_profile=mp or None,
                 )
             )
         return out

@@ -58,12 +58,21 @@ class Principal(BaseModel):
 
 
 class BatchCreate(BaseModel):
-    """A batch to store; the API validates the items against the task first."""
+    """A batch to store, its project and exact versions resolved and its items validated.
+
+    The API always names the project and both content hashes (workers load exactly
+    that content by hash). Without hashes (store-level tests, tools writing
+    directly) workers label with the package's built-in version of that name.
+    """
 
     task: str
     items: list[dict[str, Any]]
-    guideline_version: str | None = None
-    prompt_version: str | None = None
+    guideline_version: str
+    prompt_version: str
+    project: str | None = None
+    guideline_hash: str | None = None
+    prompt_hash: str | None = None
+    model_profile: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     callback_url: str | None = None
     # Cost cap of the batch (USD), checked before every provider call; None: no batch cap.
@@ -96,6 +105,8 @@ class BatchInfo(BaseModel):
     id: str
     team: str
     task: str
+    # None only for batches stored before projects existed.
+    project: str | None = None
     guideline_version: str | None
     prompt_version: str | None
     created_at: float
@@ -146,6 +157,7 @@ class ItemView(BaseModel):
     id: str
     batch_id: str
     task: str
+    project: str | None = None
     state: ItemState
     input: dict[str, Any]
     label: dict[str, Any] | None = None
@@ -156,6 +168,8 @@ class ItemView(BaseModel):
     detail: dict[str, Any] = Field(default_factory=dict)
     guideline_version: str | None = None
     prompt_version: str | None = None
+    guideline_hash: str | None = None
+    prompt_hash: str | None = None
     model: str | None = None
     backend: str | None = None
     usage: Usage = Field(default_factory=Usage)
@@ -229,6 +243,12 @@ class WorkItem(BaseModel):
     partial: PartialLabel | None = None
     # Whether the batch lets this item's calls be served from the result cache.
     cache: bool = True
+    # The versions' content hashes and the project's model profile, fixed at submit time
+    # (None only for items stored before projects existed: labeled with the built-ins).
+    project: str | None = None
+    guideline_hash: str | None = None
+    prompt_hash: str | None = None
+    model_profile: str | None = None
 
 
 class ReapReport(BaseModel):

@@ -1,8 +1,9 @@
 """The Store facade: one object with every Redis operation the API and workers use.
 
 The methods live in small mixins by concern (api keys, batches, labeling,
-review and second review, review tools (undo, bulk approve, history), chart reads, versions, gold items, evaluation leases and gold in review, the spend ledger and budgets, webhook deliveries,
-calibration); all of them
+review and second review, review tools (undo, bulk approve, history), chart reads, audit,
+projects and versions, gold items, evaluation leases and gold in review, the spend ledger and
+budgets, webhook deliveries, offline batches, calibration); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
 
@@ -20,6 +21,7 @@ from llmlabel.store.lifecycle import LifecycleMixin
 from llmlabel.store.listings import ListingsMixin
 from llmlabel.store.models import ReapReport
 from llmlabel.store.offline import OfflineMixin
+from llmlabel.store.projects import ProjectsMixin
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_tools import ReviewToolsMixin
 from llmlabel.store.spend import SpendMixin
@@ -39,6 +41,7 @@ class Store(
     ReviewMixin,
     VersionsMixin,
     EvaluationLeasesMixin,
+    ProjectsMixin,
     GoldMixin,
     GoldReviewMixin,
     SpendMixin,

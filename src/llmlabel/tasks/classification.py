@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmlabel.domain import Consensus, Sample
-from llmlabel.errors import GuidelineError, SampleError
+from llmlabel.errors import DefinitionError, SampleError
 from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task
 from llmlabel.tasks.voting import PRF, binary_vote, majority_vote, set_prf
@@ -39,11 +39,15 @@ class ClassificationTask(Task):
     def __init__(self, guideline: Guideline) -> None:
         super().__init__(guideline)
         if not guideline.labels:
-            raise GuidelineError(f"classification/{guideline.version}: `labels` lists no class")
+            raise DefinitionError(
+                f"classification/{guideline.version}: `labels` lists no class",
+                part="guideline", field="labels",
+            )
         multi = guideline.options.get("multi_label", False)
         if not isinstance(multi, bool):
-            raise GuidelineError(
-                f"classification/{guideline.version}: options.multi_label must be true or false"
+            raise DefinitionError(
+                f"classification/{guideline.version}: options.multi_label must be true or false",
+                part="guideline", field="options.multi_label",
             )
         self.multi_label = multi
         self.classes = tuple(guideline.labels)

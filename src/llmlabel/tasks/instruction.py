@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from llmlabel.domain import Consensus, Sample
-from llmlabel.errors import GuidelineError, InputError, SampleError
+from llmlabel.errors import DefinitionError, InputError, SampleError
 from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task, validation_errors
 from llmlabel.tasks.similarity import SIMILARITY_METRIC, medoid, similarity
@@ -107,10 +107,17 @@ class InstructionTask(Task):
         try:
             self.options = InstructionOptions.model_validate(guideline.options)
         except ValidationError as exc:
-            detail = "; ".join(f"{e['field']}: {e['message']}" for e in validation_errors(exc))
-            raise GuidelineError(f"instruction guideline options: {detail}") from exc
+            errors = validation_errors(exc)
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            raise DefinitionError(
+                f"instruction guideline options: {detail}",
+                part="guideline", field=f"options.{errors[0]['field']}".rstrip("."),
+            ) from exc
         if self.options.mode == "generate" and not guideline.labels:
-            raise GuidelineError("instruction guideline: `labels` (the categories) is empty")
+            raise DefinitionError(
+                "instruction guideline: `labels` (the categories) is empty",
+                part="guideline", field="labels",
+            )
         self._label_model = self._build_label_model()
 
     @property

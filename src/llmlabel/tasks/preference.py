@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from llmlabel.domain import Consensus, Sample
-from llmlabel.errors import GuidelineError, InputError, LabelValidationError, SampleError
+from llmlabel.errors import DefinitionError, InputError, LabelValidationError, SampleError
 from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task, validation_errors
 from llmlabel.tasks.ranking import (
@@ -104,8 +104,12 @@ class PreferenceTask(Task):
         try:
             self.options = PreferenceOptions.model_validate(guideline.options)
         except ValidationError as exc:
-            detail = "; ".join(f"{e['field']}: {e['message']}" for e in validation_errors(exc))
-            raise GuidelineError(f"preference guideline options: {detail}") from exc
+            errors = validation_errors(exc)
+            detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            raise DefinitionError(
+                f"preference guideline options: {detail}",
+                part="guideline", field=f"options.{errors[0]['field']}".rstrip("."),
+            ) from exc
 
     @property
     def _pairwise_only(self) -> bool:

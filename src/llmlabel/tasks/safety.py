@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from llmlabel.domain import Consensus, Sample
-from llmlabel.errors import GuidelineError, SampleError
+from llmlabel.errors import DefinitionError, SampleError
 from llmlabel.guidelines import Guideline
 from llmlabel.tasks.base import Task
 from llmlabel.tasks.voting import PRF, binary_vote, set_prf
@@ -53,14 +53,23 @@ def _flag_review(guideline: Guideline) -> str:
     where = f"safety/{guideline.version}: options"
     if "flag_review" in options:
         if "flag_forces_review" in options:
-            raise GuidelineError(f"{where}: set flag_review or flag_forces_review, not both")
+            raise DefinitionError(
+                f"{where}: set flag_review or flag_forces_review, not both",
+                part="guideline", field="options.flag_forces_review",
+            )
         rule = options["flag_review"]
         if rule not in FLAG_REVIEW_RULES:
-            raise GuidelineError(f"{where}.flag_review must be one of {', '.join(FLAG_REVIEW_RULES)}")
+            raise DefinitionError(
+                f"{where}.flag_review must be one of {', '.join(FLAG_REVIEW_RULES)}",
+                part="guideline", field="options.flag_review",
+            )
         return str(rule)
     forces = options.get("flag_forces_review", True)
     if not isinstance(forces, bool):
-        raise GuidelineError(f"{where}.flag_forces_review must be true or false")
+        raise DefinitionError(
+            f"{where}.flag_forces_review must be true or false",
+            part="guideline", field="options.flag_forces_review",
+        )
     return "minority" if forces else "none"
 
 
@@ -73,7 +82,10 @@ class SafetyTask(Task):
     def __init__(self, guideline: Guideline) -> None:
         super().__init__(guideline)
         if not guideline.labels:
-            raise GuidelineError(f"safety/{guideline.version}: `labels` lists no category")
+            raise DefinitionError(
+                f"safety/{guideline.version}: `labels` lists no category",
+                part="guideline", field="labels",
+            )
         self.categories = tuple(guideline.labels)
         self.flag_review = _flag_review(guideline)
         self._label_model: type[BaseModel] | None = None

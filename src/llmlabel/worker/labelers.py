@@ -1,9 +1,12 @@
-"""WorkItem -> Labeler: one labeler per task and versions, built once per worker process.
+"""WorkItem -> Labeler: one labeler per project, versions and profile, built once per process.
 
-This is the only place a worker turns an item into a labeler, so a change of
-how versions are found (by content hash, from the store) lands here alone.
-Every labeler shares one backend (one HTTP client and connection pool, or one
-loaded local model) and one rate limiter; both live as long as the process.
+This is the only place a worker turns an item into a labeler. The versions are
+the ones the item was submitted under, loaded from the store by content hash
+(`llmlabel.projects.LabelerFactory`, cached for the life of the process), so
+every worker host labels with a version created over the API a moment ago.
+Labelers of one model profile share one backend (one HTTP client and connection
+pool, or one loaded local model) and one rate limiter; both live as long as the
+process.
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ import time
 
 from llmlabel.backends import Backend, build_backend
 from llmlabel.errors import LlmlabelError
-from llmlabel.guidelines import VersionRegistry
-from llmlabel.labeler import Labeler, build_labeler
+from llmlabel.labeler import Labeler
+from llmlabel.projects import LabelerFactory, VersionPin
 from llmlabel.ratelimit import RateLimiter
 from llmlabel.settings import Settings
 from llmlabel.store import Store
 from llmlabel.store.models import WorkItem
-from llmlabel.store.ratelimit import build_rate_limiter
 
 __all__ = ["LabelerPool"]
 
@@ -26,36 +28,44 @@ __all__ = ["LabelerPool"]
 # deployed meanwhile); items in between fail at once with the same error.
 _RETRY_BROKEN_S = 30.0
 
-_Key = tuple[str, str | None, str | None]
+_Key = tuple[str | None, ...]
 
 
 class LabelerPool:
-    """Labelers by (task, guideline version, prompt version), sharing one backend."""
+    """Labelers by pinned versions and profile; one backend and limiter per model profile."""
 
     def __init__(
         self, settings: Settings, store: Store, *, backend: Backend | None = None
     ) -> None:
         self.settings = settings
         self.store = store
-        self._registry = VersionRegistry()
+        self.factory = LabelerFactory(store, settings)
         self._labelers: dict[_Key, Labeler] = {}
         self._broken: dict[_Key, tuple[float, LlmlabelError]] = {}
-        self._backend: Backend | LlmlabelError | None = backend
+        # Per profile name; None is the default profile. Backends are built on first use.
+        self._backends: dict[str | None, Backend | LlmlabelError] = (
+            {None: backend} if backend is not None else {}
+        )
         # Built on first use, inside the event loop: the Redis limiter's async client
         # belongs to the loop that creates it.
-        self._limiter: RateLimiter | None = None
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def backend_for(self, profile: str | None) -> Backend:
+        """The process's backend of a model profile; raises the ConfigError that kept it away."""
+        if profile not in self._backends:
+            try:
+                self._backends[profile] = build_backend(self.settings.profile(profile))
+            except LlmlabelError as exc:
+                self._backends[profile] = exc
+        built = self._backends[profile]
+        if isinstance(built, LlmlabelError):
+            raise built
+        return built
 
     @property
     def backend(self) -> Backend:
-        """The process's backend; raises the ConfigError that kept it from being built."""
-        if self._backend is None:
-            try:
-                self._backend = build_backend(self.settings.profile())
-            except LlmlabelError as exc:
-                self._backend = exc
-        if isinstance(self._backend, LlmlabelError):
-            raise self._backend
-        return self._backend
+        """The default profile's backend (what sizes the worker's slots)."""
+        return self.backend_for(None)
 
     def slots(self) -> int:
         """Items to label at once: `worker_concurrency`, capped by what the backend can run."""
@@ -67,8 +77,8 @@ class LabelerPool:
         return max(1, min(wanted, limit) if limit else wanted)
 
     def labeler_for(self, work: WorkItem) -> Labeler:
-        """The labeler for this item's task and versions; a version whose file changed is refused."""
-        key: _Key = (work.task, work.guideline_version, work.prompt_version)
+        """The labeler for the versions (by hash) and model profile this item was submitted under."""
+        key: _Key = VersionPin.of(work).key
         labeler = self._labelers.get(key)
         if labeler is not None:
             return labeler
@@ -85,27 +95,16 @@ class LabelerPool:
         return labeler
 
     def _build(self, work: WorkItem) -> Labeler:
-        if self._limiter is None:
-            self._limiter = build_rate_limiter(self.settings.redis_url, self.settings.profile())
-        labeler = build_labeler(
-            self.settings,
-            work.task,
-            work.guideline_version,
-            work.prompt_version,
-            limiter=self._limiter,
-            registry=self._registry,
-            backend=self.backend,
-        )
-        self.store.pin_hash(
-            "guideline", work.task, labeler.guideline.version, labeler.guideline.content_hash
-        )
-        self.store.pin_hash("prompt", work.task, labeler.prompt.version, labeler.prompt.content_hash)
-        return labeler
+        pin = VersionPin.of(work)
+        backend = self.backend_for(pin.model_profile)
+        return self.factory.labeler(pin, limiters=self._limiters, backend=backend)
 
     async def aclose(self) -> None:
-        """Close the backend's connections and the limiter's Redis client."""
-        if isinstance(self._backend, Backend):
-            await self._backend.aclose()
-        aclose = getattr(self._limiter, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        """Close the backends' connections and the limiters' Redis clients."""
+        for backend in self._backends.values():
+            if isinstance(backend, Backend):
+                await backend.aclose()
+        for limiter in self._limiters.values():
+            aclose = getattr(limiter, "aclose", None)
+            if aclose is not None:
+                await aclose()

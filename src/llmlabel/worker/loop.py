@@ -201,7 +201,7 @@ class LabelingLoop:
                 Attribution(
                     team=work.team,
                     scope=f"batch:{work.batch_id}",
-                    project=work.task,
+                    project=work.project or work.task,
                     version=f"{labeler.guideline.version}/{labeler.prompt.version}",
                 ),
                 offload=self.offload,

@@ -31,10 +31,11 @@ from pydantic import BaseModel, Field
 
 from llmlabel.agreement import AgreementSummary, agreement_summary
 from llmlabel.api.bodies import api_router
-from llmlabel.api.deps import CurrentPrincipal, RegistryDep, StoreDep
+from llmlabel.api.deps import CurrentPrincipal, ProjectsDep, StoreDep
 from llmlabel.domain import ItemState
 from llmlabel.errors import LlmlabelError
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.projects import Projects
 from llmlabel.reviewer_agreement import ReviewerAgreement, reviewer_agreement
 from llmlabel.store import Store
 from llmlabel.store.models import ItemView
@@ -48,13 +49,16 @@ REVIEWED_STATES = (ItemState.APPROVED, ItemState.FIXED, ItemState.REJECTED)
 _PAGE = 500
 
 LabelOf = Callable[[ItemView], dict[str, Any] | None]
-TaskOf = Callable[[str, str | None], Task | None]
+# (task, guideline version, project, guideline hash) -> the task object, or None.
+TaskOf = Callable[..., Task | None]
+BuildTask = Callable[[str, str | None, str | None, str | None], Task]
 
 
 class AgreementGroup(BaseModel):
     """Reviewer-vs-LLM agreement of one task under one guideline and prompt version."""
 
     task: str
+    project: str | None = None
     guideline_version: str | None
     prompt_version: str | None
     reviewed: int = Field(description="approved + fixed + rejected")
@@ -79,33 +83,57 @@ class AgreementReport(BaseModel):
 class ConsensusRecomputer:
     """The LLM's consensus label of a reviewed item, rebuilt from its samples.
 
-    Task objects are built once per (task, guideline version). An item whose
-    guideline version is gone or whose input no longer validates gives None,
-    so it is counted as skipped rather than failing the whole report.
+    Task objects are built once per (project, task, guideline version). An item
+    whose guideline version is gone or whose input no longer validates gives
+    None, so it is counted as skipped rather than failing the whole report.
+    Built from a team's projects (`for_team`) the versions come from the store
+    by hash; from a `VersionRegistry`, from built-in files (tests, offline use).
     """
 
-    def __init__(self, registry: VersionRegistry) -> None:
-        self.registry = registry
-        self._tasks: dict[tuple[str, str | None], Task | None] = {}
+    def __init__(self, source: VersionRegistry | BuildTask) -> None:
+        if isinstance(source, VersionRegistry):
+            registry = source
 
-    def task_for(self, task: str, version: str | None) -> Task | None:
+            def build(task: str, version: str | None, _p: str | None, _h: str | None) -> Task:
+                return build_task(registry.guideline(task, version))
+
+            self._build: BuildTask = build
+        else:
+            self._build = source
+        self._tasks: dict[tuple[str | None, str, str | None], Task | None] = {}
+
+    @classmethod
+    def for_team(cls, projects: Projects, team: str) -> ConsensusRecomputer:
+        """A recomputer loading the team's versions (by hash when the item has one)."""
+
+        def build(task: str, version: str | None, project: str | None, sha: str | None) -> Task:
+            return projects.task_for(
+                team, task=task, guideline_version=version, guideline_hash=sha, project=project
+            )
+
+        return cls(build)
+
+    def task_for(
+        self, task: str, version: str | None, project: str | None = None,
+        guideline_hash: str | None = None,
+    ) -> Task | None:
         """The task object of a guideline version, or None if it cannot be loaded."""
-        return self._task(task, version)
-
-    def _task(self, task: str, version: str | None) -> Task | None:
-        key = (task, version)
+        key = (project, task, version)
         if key not in self._tasks:
             try:
-                self._tasks[key] = build_task(self.registry.guideline(task, version))
+                self._tasks[key] = self._build(task, version, project, guideline_hash)
             except LlmlabelError:
                 self._tasks[key] = None
         return self._tasks[key]
+
+    def _task(self, item: ItemView) -> Task | None:
+        return self.task_for(item.task, item.guideline_version, item.project, item.guideline_hash)
 
     def __call__(self, item: ItemView) -> dict[str, Any] | None:
         """The label the LLM gave `item` (its stored label unless a reviewer replaced it)."""
         if item.source != "human":
             return item.label
-        task = self._task(item.task, item.guideline_version)
+        task = self._task(item)
         if task is None or not item.samples:
             return None
         try:
@@ -130,11 +158,11 @@ def group_pairs(
     `task_of` gives the task whose `is_correct` judges two reviewers' labels
     equal; without it, labels must be identical.
     """
-    groups: dict[tuple[str, str | None, str | None], _Group] = {}
+    groups: dict[tuple[str, str | None, str | None, str | None], _Group] = {}
     for item in items:
         if item.state not in REVIEWED_STATES:
             continue
-        key = (item.task, item.guideline_version, item.prompt_version)
+        key = (item.task, item.project, item.guideline_version, item.prompt_version)
         group = groups.setdefault(key, _Group())
         group.counts[item.state] += 1
         reviewer = None if item.state is ItemState.REJECTED else item.label
@@ -143,13 +171,14 @@ def group_pairs(
         if second is not None and second.state == "done":
             group.twice.append((reviewer, second.label))
     report = []
-    for (task, guideline_version, prompt_version), group in sorted(
+    for (task, project, guideline_version, prompt_version), group in sorted(
         groups.items(), key=lambda kv: tuple(part or "" for part in kv[0])
     ):
         reviewed = sum(group.counts.values())
         report.append(
             AgreementGroup(
                 task=task,
+                project=project,
                 guideline_version=guideline_version,
                 prompt_version=prompt_version,
                 reviewed=reviewed,
@@ -159,7 +188,8 @@ def group_pairs(
                 approval_rate=group.counts[ItemState.APPROVED] / reviewed if reviewed else None,
                 summary=agreement_summary(task, group.pairs),
                 reviewers=reviewer_agreement(
-                    task, group.twice, task_of(task, guideline_version) if task_of else None
+                    task, group.twice,
+                    task_of(task, guideline_version, project) if task_of else None,
                 )
                 if group.twice
                 else None,
@@ -186,7 +216,7 @@ def _reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[I
 def agreement_report(
     principal: CurrentPrincipal,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: Annotated[str | None, Query(description="Only this task")] = None,
     batches: Annotated[int, Query(ge=1, le=1000, description="Most recent batches to scan")] = 200,
 ) -> AgreementReport:
@@ -198,7 +228,7 @@ def agreement_report(
         and any(info.counts.get(state.value, 0) for state in REVIEWED_STATES)
     ]
     items = _reviewed_items(store, principal.team, [info.id for info in infos])
-    recomputer = ConsensusRecomputer(registry)
+    recomputer = ConsensusRecomputer.for_team(projects, principal.team)
     return AgreementReport(
         team=principal.team,
         batches_scanned=len(infos),

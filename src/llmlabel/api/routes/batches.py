@@ -9,12 +9,11 @@ from fastapi import Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from llmlabel.api.bodies import RawBody, api_router
-from llmlabel.api.catalog import resolve_versions
 from llmlabel.api.deps import (
     BatchReader,
     CursorQuery,
     Operator,
-    RegistryDep,
+    ProjectsDep,
     SettingsDep,
     StoreDep,
     Submitter,
@@ -74,9 +73,10 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "required": ["task", "items"],
+                    "required": ["items"],
                     "properties": {
                         "task": {"type": "string"},
+                        "project": {"type": "string"},
                         "items": {"type": "array", "items": {"type": "object"}},
                         "guideline_version": {"type": "string"},
                         "prompt_version": {"type": "string"},
@@ -129,7 +129,7 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
 def submit_batch(
     principal: Submitter,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     settings: SettingsDep,
     body: RawBody,
     response: Response,
@@ -138,6 +138,7 @@ def submit_batch(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
     ] = None,
     task: Annotated[str | None, Query(description="NDJSON uploads: the task")] = None,
+    project: Annotated[str | None, Query(description="NDJSON uploads: the project")] = None,
     guideline_version: Annotated[str | None, Query(description="NDJSON: pin a guideline")] = None,
     prompt_version: Annotated[str | None, Query(description="NDJSON: pin a prompt")] = None,
     callback_url: Annotated[str | None, Query(description="NDJSON: callback when done")] = None,
@@ -160,16 +161,16 @@ def submit_batch(
     media_type = _media_type(content_type)
     submission: Submission
     if media_type in NDJSON_TYPES:
-        if not task:
+        if not task and not project:
             raise Problem(
                 422,
-                "an NDJSON upload names its task in the query: ?task=<task>",
+                "an NDJSON upload names its task (or project) in the query: ?task=<task>",
                 title="Invalid request",
                 slug="invalid-request",
                 errors=[{"in": "query", "field": "task", "message": "Field required"}],
             )
         submission = parse_ndjson_batch(
-            body, limits, task=task, guideline_version=guideline_version,
+            body, limits, task=task, project=project, guideline_version=guideline_version,
             prompt_version=prompt_version, callback_url=callback_url,
             priority=priority, cache=cache,
         )
@@ -187,8 +188,8 @@ def submit_batch(
     if submission.callback_url is not None:
         # Checked again before every delivery: DNS can change in between.
         resolve_destination(submission.callback_url, parse_allow_list(settings.callback_allow))
-    resolved = resolve_versions(
-        registry, store, submission.task,
+    resolved = projects.resolve(
+        principal.team, project=submission.project, task=submission.task,
         guideline_version=submission.guideline_version,
         prompt_version=submission.prompt_version,
     )
@@ -205,28 +206,28 @@ def submit_batch(
     if dry_run:
         response.status_code = 200
         samples_used, per_sample = store.label_history(
-            principal.team, submission.task, resolved.guideline.version, resolved.prompt.version
+            principal.team, resolved.project.task, resolved.guideline.version,
+            resolved.prompt.version,
         )
         return estimate_batch(
             resolved.task,
             resolved.prompt,
-            settings.profile(),
+            settings.profile(resolved.project.model_profile),
             [entry.item for entry in submission.items],
             mode=submission.mode,
             history=History(samples_used, per_sample),
         )
-    # Labels made for this batch will carry these versions: refuse them now if a
-    # version's file changed since labels first used it.
-    store.pin_hash("guideline", submission.task, resolved.guideline.version,
-                   resolved.guideline.content_hash)
-    store.pin_hash("prompt", submission.task, resolved.prompt.version, resolved.prompt.content_hash)
     info, created = store.create_batch(
         principal,
         BatchCreate(
-            task=submission.task,
+            task=resolved.project.task,
+            project=resolved.project.name,
             items=[entry.item for entry in submission.items],
             guideline_version=resolved.guideline.version,
             prompt_version=resolved.prompt.version,
+            guideline_hash=resolved.guideline_hash,
+            prompt_hash=resolved.prompt_hash,
+            model_profile=resolved.project.model_profile,
             metadata=submission.metadata,
             callback_url=submission.callback_url,
             priority=submission.priority,

@@ -1,6 +1,8 @@
 """Calibration of a guideline version: its report, its target precision, a refit on demand.
 
-The report is the JSON the operator page charts: the precision / review-rate
+The version is one of the team's default project of the task (the calibration of
+other projects' versions is not exposed yet). The report is the JSON the operator
+page charts: the precision / review-rate
 curve (`curve`, one row per threshold, `chosen` marking the fitted one), the
 reliability table (`reliability` bins and `ece`), the estimated precision of
 accepted labels with its interval (`accepted_precision`, and `audit` from the
@@ -16,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel import calibration_jobs
 from llmlabel.api.bodies import api_router
-from llmlabel.api.catalog import require_task
-from llmlabel.api.deps import Operator, RegistryDep, StoreDep, actor_of
+from llmlabel.api.deps import Operator, ProjectsDep, StoreDep, actor_of
 from llmlabel.calibration.report import CalibrationReport
 from llmlabel.errors import NotFoundError
-from llmlabel.guidelines import VersionRegistry
+from llmlabel.guidelines import Guideline
+from llmlabel.projects import Projects
 
 __all__ = ["router"]
 
@@ -35,13 +37,15 @@ class CalibrationUpdate(BaseModel):
     target_precision: float | None = Field(gt=0.5, lt=1.0)
 
 
-def _checked(registry: VersionRegistry, task: str, version: str) -> None:
-    require_task(registry, task, as_not_found=True)
-    have = registry.guideline_versions(task)
-    if version not in have:
-        raise NotFoundError(
-            f"no guideline version {version!r} for task {task!r} (known: {', '.join(have)})"
-        )
+def _guideline(projects: Projects, team: str, task: str, version: str) -> Guideline:
+    """A guideline version of the team's default project of `task` (404 naming what is unknown)."""
+    if task not in projects.defaults.tasks():
+        known = ", ".join(projects.defaults.tasks())
+        raise NotFoundError(f"unknown task {task!r} (known tasks: {known})")
+    projects.get(team, task)
+    stored = projects.store.version_info(team, task, "guideline", version)
+    guideline, _ = projects.cache.guideline(team, stored.sha256, task=task, version=version)
+    return guideline
 
 
 @router.get(
@@ -50,11 +54,11 @@ def _checked(registry: VersionRegistry, task: str, version: str) -> None:
     summary="Calibration report of a guideline version",
 )
 def calibration_report(
-    principal: Operator, store: StoreDep, registry: RegistryDep, task: str, version: str
+    principal: Operator, store: StoreDep, projects: ProjectsDep, task: str, version: str
 ) -> CalibrationReport:
     """Threshold and where it comes from, accepted precision, review rate, curve, reliability."""
-    _checked(registry, task, version)
-    return calibration_jobs.report(store, registry, principal.team, task, version)
+    guideline = _guideline(projects, principal.team, task, version)
+    return calibration_jobs.report(store, principal.team, guideline)
 
 
 @router.post(
@@ -63,12 +67,12 @@ def calibration_report(
     summary="Refit the version's score and threshold now",
 )
 def calibrate(
-    principal: Operator, store: StoreDep, registry: RegistryDep, task: str, version: str
+    principal: Operator, store: StoreDep, projects: ProjectsDep, task: str, version: str
 ) -> CalibrationReport:
     """Fit on every judged label of the version (gold, reviews, audits); later labels route by it."""
-    _checked(registry, task, version)
-    calibration_jobs.refit(store, principal.team, registry.guideline(task, version))
-    return calibration_jobs.report(store, registry, principal.team, task, version)
+    guideline = _guideline(projects, principal.team, task, version)
+    calibration_jobs.refit(store, principal.team, guideline)
+    return calibration_jobs.report(store, principal.team, guideline)
 
 
 @router.put(
@@ -79,15 +83,15 @@ def calibrate(
 def set_target(
     principal: Operator,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: str,
     version: str,
     body: Annotated[CalibrationUpdate, Body()],
 ) -> CalibrationReport:
     """Change the target precision over the API; the version is refitted at once."""
-    _checked(registry, task, version)
+    guideline = _guideline(projects, principal.team, task, version)
     store.set_calibration_target(
         principal.team, task, version, body.target_precision, actor=actor_of(principal)
     )
-    calibration_jobs.refit(store, principal.team, registry.guideline(task, version))
-    return calibration_jobs.report(store, registry, principal.team, task, version)
+    calibration_jobs.refit(store, principal.team, guideline)
+    return calibration_jobs.report(store, principal.team, guideline)

@@ -14,11 +14,10 @@ from typing import Annotated
 from fastapi import Query, Response
 
 from llmlabel.api.bodies import api_router
-from llmlabel.api.catalog import known_tasks, require_task, resolve_versions
 from llmlabel.api.deps import (
     CursorQuery,
     Operator,
-    RegistryDep,
+    ProjectsDep,
     SettingsDep,
     StoreDep,
     actor_of,
@@ -35,6 +34,9 @@ from llmlabel.api.gold import (
     llm_labels,
     reviewer_scores,
 )
+from llmlabel.errors import UnknownVersionError
+from llmlabel.projects import Projects
+from llmlabel.projects.service import pin_of
 
 __all__ = ["router"]
 
@@ -53,34 +55,38 @@ router = api_router(prefix="/v1/gold", tags=["gold"])
 def upload_gold(
     principal: Operator,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     settings: SettingsDep,
     body: GoldUpload,
 ) -> GoldUploaded:
-    """Store gold items of one task and queue them for the LLM to label (operator)."""
-    resolved = resolve_versions(
-        registry,
-        store,
-        body.task,
+    """Store gold items of one task (or project) and queue them for the LLM to label (operator)."""
+    resolved = projects.resolve(
+        principal.team,
+        project=body.project,
+        task=body.task,
         guideline_version=body.guideline_version,
         prompt_version=body.prompt_version,
     )
+    project = resolved.project
     items = checked_gold_items(
         resolved.task,
         body.items,
         max_item_bytes=settings.max_item_bytes,
-        stored_ids=store.gold_client_ids(principal.team, body.task),
+        stored_ids=store.gold_client_ids(principal.team, project.task),
     )
     stored = store.add_gold(
         principal,
-        body.task,
+        project.task,
         items,
         guideline_version=resolved.guideline.version,
         prompt_version=resolved.prompt.version,
         actor=actor_of(principal),
+        project=None if project.default else project.name,
+        pin=pin_of(resolved),
     )
     return GoldUploaded(
-        task=body.task,
+        task=project.task,
+        project=project.name,
         guideline_version=resolved.guideline.version,
         prompt_version=resolved.prompt.version,
         count=len(stored),
@@ -88,20 +94,25 @@ def upload_gold(
     )
 
 
+def _tasks(projects: Projects, task: str | None) -> list[str]:
+    known = projects.defaults.tasks()
+    if task is not None and task not in known:
+        raise UnknownVersionError(f"unknown task {task!r} (known tasks: {', '.join(known)})")
+    return [task] if task is not None else known
+
+
 @router.get("", response_model=GoldList, summary="List gold items")
 def list_gold(
     principal: Operator,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: Annotated[str | None, Query(description="Only this task")] = None,
     offset: Annotated[int, Query(ge=0, description="Or: page with cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: CursorQuery = None,
 ) -> GoldList:
     """Gold items in upload order, with the LLM's labels of them per version (operator)."""
-    if task is not None:
-        require_task(registry, task)
-    tasks = [task] if task is not None else known_tasks(registry)
+    tasks = _tasks(projects, task)
     total = sum(store.gold_count(principal.team, name) for name in tasks)
     next_cursor: str | None = None
     if offset and not cursor:
@@ -110,7 +121,7 @@ def list_gold(
     else:
         page, next_cursor = store.gold_page(principal.team, tasks, cursor=cursor, limit=limit)
     records = store.gold_records(principal.team, [g.gold_id for g in page])
-    cache = TaskCache(registry)
+    cache = TaskCache(projects, principal.team)
     return GoldList(
         task=task,
         total=total,
@@ -125,12 +136,14 @@ def list_gold(
 
 
 @router.get("/scores", response_model=GoldScores, summary="Reviewer and LLM accuracy on gold")
-def gold_scores(principal: Operator, store: StoreDep, registry: RegistryDep) -> GoldScores:
+def gold_scores(principal: Operator, store: StoreDep, projects: ProjectsDep) -> GoldScores:
     """Per reviewer: gold decisions and share right; per task and version: the LLM's accuracy."""
     return GoldScores(
         team=principal.team,
         reviewers=reviewer_scores(store.gold_scores(principal.team)),
-        llm=llm_accuracy(store, TaskCache(registry), principal.team, known_tasks(registry)),
+        llm=llm_accuracy(
+            store, TaskCache(projects, principal.team), principal.team, _tasks(projects, None)
+        ),
     )
 
 

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 from fastapi import Body, Query, Response
 
 from llmlabel.api.bodies import api_router
-from llmlabel.api.deps import CurrentPrincipal, RegistryDep, Reviewer, SettingsDep, StoreDep
+from llmlabel.api.deps import CurrentPrincipal, ProjectsDep, Reviewer, SettingsDep, StoreDep
 from llmlabel.api.gold import decide_gold_item
 from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
 from llmlabel.calibration_jobs import note_judgments
 from llmlabel.errors import InputError, LabelValidationError, NotFoundError
-from llmlabel.guidelines import VersionRegistry
+from llmlabel.projects import Projects
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
-from llmlabel.tasks import build_task
 from llmlabel.validation import check_value
 
 __all__ = ["router"]
@@ -66,10 +65,13 @@ def claim(
 
 
 def _checked_label(
-    registry: VersionRegistry, item: ItemView, label: dict[str, Any]
+    projects: Projects, team: str, item: ItemView, label: dict[str, Any]
 ) -> dict[str, Any]:
-    """A fixed label validated against the item's task under its guideline version."""
-    task = build_task(registry.guideline(item.task, item.guideline_version))
+    """A fixed label validated against the item's task under the guideline it was labeled with."""
+    task = projects.task_for(
+        team, task=item.task, guideline_version=item.guideline_version,
+        guideline_hash=item.guideline_hash, project=item.project,
+    )
     return task.validate_label(task.validate_input(item.input), label)
 
 
@@ -83,7 +85,7 @@ def _checked_label(
 def decide(
     principal: Reviewer,
     store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     settings: SettingsDep,
     item_id: str,
     decision: DecisionRequest,
@@ -104,14 +106,14 @@ def decide(
         if not store.is_gold_id(principal.team, item_id):
             raise
         return decide_gold_item(
-            store, registry, principal, item_id, lease_token=decision.lease_token,
+            store, projects, principal, item_id, lease_token=decision.lease_token,
             action=decision.action, label=decision.label, comment=decision.comment,
         )
     label: dict[str, Any] | None = None
     if decision.action is Decision.FIX:
         if decision.label is None:
             raise InputError("a fix needs the corrected 'label'", field="label")
-        label = _checked_label(registry, item, decision.label)
+        label = _checked_label(projects, principal.team, item, decision.label)
     view = store.decide(
         principal,
         item_id,

@@ -5,8 +5,9 @@ the package (`llmlabel/web/`): no build step, no CDN, no second server. They
 call the same JSON API as every other client, with the API key the user signs
 in with (kept in the tab's sessionStorage). Two read-only routes exist for them:
 `GET /v1/whoami` (the key's team and role) and
-`GET /v1/tasks/{task}/guidelines/{version}` (a guideline's text and ontology)
-and `GET /v1/exports/formats` (what the operator page's download offers per task).
+`GET /v1/tasks/{task}/guidelines/{version}` (a guideline's text and ontology, from the
+team's default project of the task, or `?project=`) and `GET /v1/exports/formats`
+(what the operator page's download offers per task).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import hashlib
 import re
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from llmlabel.api.bodies import api_router
-from llmlabel.api.catalog import require_task
-from llmlabel.api.deps import BATCH_READERS, CurrentPrincipal, RegistryDep
+from llmlabel.api.deps import BATCH_READERS, CurrentPrincipal, ProjectsDep
 from llmlabel.api.routes import agreement
 from llmlabel.errors import NotFoundError
 from llmlabel.exports import EXPORT_FORMATS
@@ -177,16 +177,24 @@ class GuidelineText(BaseModel):
     tags=["versions"],
 )
 def guideline_text(
-    _: CurrentPrincipal, registry: RegistryDep, task: str, version: str
+    principal: CurrentPrincipal,
+    projects: ProjectsDep,
+    task: str,
+    version: str,
+    project: Annotated[str | None, Query(description="Default: the task's default project")] = None,
 ) -> GuidelineText:
     """The guideline a label was made under, for the reviewer's side panel."""
-    require_task(registry, task, as_not_found=True)
-    have = registry.guideline_versions(task)
-    if version not in have:
-        raise NotFoundError(
-            f"no guideline version {version!r} for task {task!r} (known: {', '.join(have)})"
-        )
-    guideline = registry.guideline(task, version)
+    name = project or task
+    if project is None and task not in projects.defaults.tasks():
+        known = ", ".join(projects.defaults.tasks())
+        raise NotFoundError(f"unknown task {task!r} (known tasks: {known})")
+    info = projects.get(principal.team, name)
+    if info.task != task:
+        raise NotFoundError(f"project {name!r} labels task {info.task!r}, not {task!r}")
+    stored = projects.store.version_info(principal.team, name, "guideline", version)
+    guideline, _ = projects.cache.guideline(
+        principal.team, stored.sha256, task=task, version=version
+    )
     return GuidelineText(
         task=task,
         version=guideline.version,

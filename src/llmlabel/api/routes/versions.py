@@ -1,8 +1,10 @@
-"""Tasks and their guideline/prompt versions: list, activate, roll back (audited by the store).
+"""Tasks and their versions: the team's default project of each task type, seen per task.
 
-A version can be evaluated on the team's gold items before it is activated:
-`POST .../versions/{version}/evaluate` queues a worker job that labels every gold
-item of the task with it and stores an EvalReport (`GET /{task}/evaluations`).
+`/v1/tasks/{task}/...` is a view onto the caller's team's default project of
+that task type (the project named after it, made from the built-in definitions
+on first use): listing, activating, rolling back and evaluating there is the
+same as on `/v1/projects/{task}/...`. Nothing here is global: another team's
+activation never changes what this team's batches use.
 """
 
 from __future__ import annotations
@@ -13,15 +15,7 @@ from fastapi import Body, Query
 from pydantic import BaseModel, Field
 
 from llmlabel.api.bodies import api_router
-from llmlabel.api.catalog import known_tasks, require_task
-from llmlabel.api.deps import (
-    CurrentPrincipal,
-    CursorQuery,
-    Operator,
-    RegistryDep,
-    StoreDep,
-    actor_of,
-)
+from llmlabel.api.deps import CurrentPrincipal, CursorQuery, Operator, ProjectsDep, actor_of
 from llmlabel.api.schemas import (
     ActivateRequest,
     ActiveVersions,
@@ -30,60 +24,72 @@ from llmlabel.api.schemas import (
     TaskVersions,
     VersionFile,
 )
-from llmlabel.errors import ConflictError, NotFoundError, UnknownVersionError
-from llmlabel.guidelines import VersionRegistry
-from llmlabel.store import Store
+from llmlabel.errors import NotFoundError
+from llmlabel.projects import Projects
 from llmlabel.store.gold_models import GoldEvaluation
+from llmlabel.store.project_models import ProjectInfo
 
 __all__ = ["router"]
 
 router = api_router(prefix="/v1/tasks", tags=["versions"])
 
+# Of a default project's history, the task view shows what changed the active pair.
+_ACTIVATIONS = {"version.activate", "version.rollback", "version.follow_builtin"}
 
-def _active(registry: VersionRegistry, store: Store, task: str) -> ActiveVersions:
-    guideline, prompt = store.active_versions(task)
+
+def _active(info: ProjectInfo) -> ActiveVersions:
     return ActiveVersions(
-        task=task,
-        guideline_version=guideline or registry.guideline(task).version,
-        prompt_version=prompt or registry.prompt(task).version,
-        pinned=guideline is not None,
+        task=info.task,
+        guideline_version=info.active.guideline_version,
+        prompt_version=info.active.prompt_version,
+        pinned=info.active.pinned,
     )
 
 
+def _default(projects: Projects, team: str, task: str) -> ProjectInfo:
+    """The team's default project of `task`; 404 naming the known tasks otherwise."""
+    known = projects.defaults.tasks()
+    if task not in known:
+        raise NotFoundError(f"unknown task {task!r} (known tasks: {', '.join(known)})")
+    return projects.defaults.get(team, task)
+
+
 @router.get("", response_model=TaskList, summary="Tasks with active and available versions")
-def list_tasks(_: CurrentPrincipal, store: StoreDep, registry: RegistryDep) -> TaskList:
-    """Every task with its active pair and the versions on disk."""
+def list_tasks(principal: CurrentPrincipal, projects: ProjectsDep) -> TaskList:
+    """Every task type with your team's active pair and the versions of its default project."""
+    infos = [_default(projects, principal.team, task) for task in projects.defaults.tasks()]
     return TaskList(
         tasks=[
             TaskSummary(
-                task=task,
-                active=_active(registry, store, task),
-                guideline_versions=registry.guideline_versions(task),
-                prompt_versions=registry.prompt_versions(task),
+                task=info.task,
+                active=_active(info),
+                guideline_versions=info.guideline_versions,
+                prompt_versions=info.prompt_versions,
             )
-            for task in known_tasks(registry)
+            for info in infos
         ]
     )
 
 
 @router.get("/{task}/versions", response_model=TaskVersions, summary="Versions and history")
-def task_versions(
-    _: CurrentPrincipal, store: StoreDep, registry: RegistryDep, task: str
-) -> TaskVersions:
+def task_versions(principal: CurrentPrincipal, projects: ProjectsDep, task: str) -> TaskVersions:
     """Versions with content hashes, the active pair and the history of activations."""
-    require_task(registry, task, as_not_found=True)
-    guidelines = [registry.guideline(task, v) for v in registry.guideline_versions(task)]
-    prompts = [registry.prompt(task, v) for v in registry.prompt_versions(task)]
+    info = _default(projects, principal.team, task)
+    team = principal.team
+    guidelines = []
+    for version in projects.versions(team, task, "guideline"):
+        guideline, _ = projects.cache.guideline(
+            team, version.sha256, task=task, version=version.version
+        )
+        guidelines.append(VersionFile(version=version.version, content_hash=version.sha256,
+                                      description=guideline.description or None))
     return TaskVersions(
         task=task,
-        active=_active(registry, store, task),
-        guidelines=[
-            VersionFile(version=g.version, content_hash=g.content_hash,
-                        description=g.description or None)
-            for g in guidelines
-        ],
-        prompts=[VersionFile(version=p.version, content_hash=p.content_hash) for p in prompts],
-        history=store.version_history(task),
+        active=_active(info),
+        guidelines=guidelines,
+        prompts=[VersionFile(version=v.version, content_hash=v.sha256)
+                 for v in projects.versions(team, task, "prompt")],
+        history=[e for e in projects.history(team, task) if e.action in _ACTIVATIONS],
     )
 
 
@@ -95,25 +101,6 @@ class EvaluationList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
 
 
-def _checked_pair(
-    registry: VersionRegistry, store: Store, task: str, version: str, prompt_version: str | None
-) -> str:
-    """The prompt version to use with guideline `version` (404/422 naming what is unknown)."""
-    require_task(registry, task, as_not_found=True)
-    have = registry.guideline_versions(task)
-    if version not in have:
-        raise NotFoundError(
-            f"no guideline version {version!r} for task {task!r} (known: {', '.join(have)})"
-        )
-    prompt_version = prompt_version or _active(registry, store, task).prompt_version
-    prompts = registry.prompt_versions(task)
-    if prompt_version not in prompts:
-        raise UnknownVersionError(
-            f"no prompt version {prompt_version!r} for task {task!r} (known: {', '.join(prompts)})"
-        )
-    return prompt_version
-
-
 @router.post(
     "/{task}/versions/{version}/activate",
     response_model=ActiveVersions,
@@ -121,30 +108,26 @@ def _checked_pair(
 )
 def activate(
     principal: Operator,
-    store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: str,
     version: str,
     body: Annotated[ActivateRequest | None, Body()] = None,
 ) -> ActiveVersions:
-    """Point new batches of `task` at guideline `version` (operator or admin)."""
-    prompt_version = _checked_pair(
-        registry, store, task, version, body.prompt_version if body else None
+    """Point your team's new batches of `task` at guideline `version` (operator or admin)."""
+    _default(projects, principal.team, task)
+    projects.store.version_info(principal.team, task, "guideline", version)  # 404 if unknown
+    info = projects.activate(
+        principal.team, actor_of(principal), task, guideline_version=version,
+        prompt_version=body.prompt_version if body else None,
     )
-    store.activate(
-        task, guideline_version=version, prompt_version=prompt_version, actor=actor_of(principal)
-    )
-    return _active(registry, store, task)
+    return _active(info)
 
 
 @router.post("/{task}/rollback", response_model=ActiveVersions, summary="Re-activate the previous pair")
-def rollback(
-    principal: Operator, store: StoreDep, registry: RegistryDep, task: str
-) -> ActiveVersions:
+def rollback(principal: Operator, projects: ProjectsDep, task: str) -> ActiveVersions:
     """Go back to the versions active before the last activation (409 if there were none)."""
-    require_task(registry, task, as_not_found=True)
-    store.rollback(task, actor=actor_of(principal))
-    return _active(registry, store, task)
+    _default(projects, principal.team, task)
+    return _active(projects.rollback(principal.team, actor_of(principal), task))
 
 
 @router.post(
@@ -156,23 +139,17 @@ def rollback(
 )
 def evaluate(
     principal: Operator,
-    store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: str,
     version: str,
     body: Annotated[ActivateRequest | None, Body()] = None,
 ) -> GoldEvaluation:
     """Queue a job labeling every gold item of `task` with this version; poll the evaluations."""
-    prompt_version = _checked_pair(
-        registry, store, task, version, body.prompt_version if body else None
-    )
-    if store.gold_count(principal.team, task) == 0:
-        raise ConflictError(
-            f"your team has no gold items for task {task!r}: upload some with POST /v1/gold"
-        )
-    return store.create_evaluation(
-        principal.team, task, guideline_version=version, prompt_version=prompt_version,
-        actor=actor_of(principal),
+    _default(projects, principal.team, task)
+    projects.store.version_info(principal.team, task, "guideline", version)  # 404 if unknown
+    return projects.evaluate(
+        principal.team, actor_of(principal), task, guideline_version=version,
+        prompt_version=body.prompt_version if body else None,
     )
 
 
@@ -181,13 +158,16 @@ def evaluate(
 )
 def evaluations(
     principal: Operator,
-    store: StoreDep,
-    registry: RegistryDep,
+    projects: ProjectsDep,
     task: str,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: CursorQuery = None,
 ) -> EvaluationList:
     """The team's evaluations of `task` versions on gold, newest first, with their reports."""
-    require_task(registry, task, as_not_found=True)
-    found, next_cursor = store.evaluations_page(principal.team, task, cursor=cursor, limit=limit)
-    return EvaluationList(task=task, evaluations=found, next_cursor=next_cursor)
+    _default(projects, principal.team, task)
+    found, next_cursor = projects.store.evaluations_page(
+        principal.team, task, cursor=cursor, limit=limit
+    )
+    # The task's evaluations are its default project's (other projects list theirs).
+    mine = [e for e in found if e.project in (None, task)]
+    return EvaluationList(task=task, evaluations=mine, next_cursor=next_cursor)
