@@ -187,14 +187,17 @@ class Processes:
         return path.read_text(errors="replace")[-4000:] if path.is_file() else ""
 
     def worker(
-        self, env: dict[str, str], *, name: str, burst: bool = False
+        self, env: dict[str, str], *, name: str, burst: bool = False, cwd: Path | None = None
     ) -> subprocess.Popen[bytes]:
         """`llmlabel worker` (with --burst: exits once the queue is empty)."""
-        return self.start(["worker", "--name", name, *(["--burst"] if burst else [])], env, name)
+        args = ["worker", "--name", name, *(["--burst"] if burst else [])]
+        return self.start(args, env, name, cwd=cwd)
 
-    def run_burst(self, env: dict[str, str], *, name: str, timeout_s: float = 60) -> None:
+    def run_burst(
+        self, env: dict[str, str], *, name: str, timeout_s: float = 60, cwd: Path | None = None
+    ) -> None:
         """Run a burst worker to completion; fail with its log if it fails or hangs."""
-        process = self.worker(env, name=name, burst=True)
+        process = self.worker(env, name=name, burst=True, cwd=cwd)
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

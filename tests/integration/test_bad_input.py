@@ -84,9 +84,31 @@ def server(
         procs.run_burst(env, name="burst-first")
         assert store.get_batch(TEAM, state.first_id).labeled
         state.first_results = _results(state, state.first_id)
+        # Every default project exists (first use makes them) and one project of the team's own.
+        assert httpx.get(f"{state.base}/v1/tasks", headers=state.auth, timeout=30).is_success
+        created = httpx.post(f"{state.base}/v1/projects", headers=state.auth, timeout=30, json={
+            "name": "bad-proj", "task": "classification", "guideline": GUIDELINE,
+            "prompt": PROMPT})
+        assert created.status_code == 201, created.text
         yield state
     finally:
         procs.stop_all()
+
+
+GUIDELINE = """---
+labels: [spam, ham]
+few_shot:
+  - input: {text: "free money"}
+    output: {label: spam, confidence: 0.9}
+---
+Spam or ham.
+"""
+PROMPT = "system: |\n  {{ guideline }}\n  {{ schema }}\nuser: |\n  Text: {{ text }}\n"
+
+
+def _project(**extra: Any) -> dict[str, Any]:
+    return {"name": "p1", "task": "classification", "guideline": GUIDELINE,
+            "prompt": PROMPT} | extra
 
 
 def _item(i: int = 0, **extra: Any) -> dict[str, Any]:
@@ -444,6 +466,77 @@ CASES = [
         headers={"Content-Type": "application/json"},
         names=("not valid JSON", "line 1"),
     ),
+    # project and version creation
+    Case("project body not json", path="/v1/projects", content=b"{name: p1}",
+         headers={"Content-Type": "application/json"}, names=("json",)),
+    Case("project without guideline", path="/v1/projects",
+         json_body={"name": "p1", "task": "classification", "prompt": PROMPT},
+         names=("guideline",)),
+    Case("project name with a slash", path="/v1/projects", json_body=_project(name="a/b"),
+         names=("name", "a/b")),
+    Case("project name with a colon", path="/v1/projects", json_body=_project(name="ll:key"),
+         names=("name",)),
+    Case("project of an unknown task type", path="/v1/projects",
+         json_body=_project(task="astrology"), names=("task", "astrology")),
+    Case("project named like another task type", path="/v1/projects",
+         json_body=_project(name="ner"), names=("name", "reserved")),
+    Case("project with an unknown model profile", path="/v1/projects",
+         json_body=_project(model_profile="gpu-farm"), names=("model_profile", "gpu-farm")),
+    Case("project with an unknown field", path="/v1/projects",
+         json_body=_project(base_url="http://x"), names=("base_url",)),
+    Case("project already exists", path="/v1/projects", json_body=_project(name="bad-proj"),
+         status=(409,), names=("bad-proj",)),
+    Case("guideline not a string", path="/v1/projects", json_body=_project(guideline=["x"]),
+         names=("guideline",)),
+    Case("guideline with a lone surrogate", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE + "\ud800"), names=("guideline",)),
+    Case("guideline without front matter", path="/v1/projects",
+         json_body=_project(guideline="Spam or ham."), names=("guideline", "front matter")),
+    Case("guideline front matter not yaml", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE.replace("[spam, ham]", "[spam, ham")),
+         names=("guideline", "line")),
+    Case("guideline with an unknown key", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE.replace("labels:", "lables:")),
+         names=("guideline", "lables", '"line": 2')),
+    Case("guideline threshold out of range", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE.replace("few_shot:", "routing: {threshold: 7}\nfew_shot:")),
+         names=("routing.threshold", '"line": 3')),
+    Case("guideline without labels", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE.replace("[spam, ham]", "[]")),
+         names=("labels", '"line": 2')),
+    Case("few-shot answer outside the labels", path="/v1/projects",
+         json_body=_project(guideline=GUIDELINE.replace("label: spam", "label: eggs")),
+         names=("few_shot.0.output", "eggs", '"line": 5')),
+    Case("prompt without user", path="/v1/projects",
+         json_body=_project(prompt="system: hi\n"), names=("prompt", "user")),
+    Case("prompt with an undefined variable", path="/v1/projects",
+         json_body=_project(prompt=PROMPT.replace("{{ text }}", "{{ body }}")),
+         names=("prompt", "user", "body", '"line": 5')),
+    Case("prompt with a template syntax error", path="/v1/projects",
+         json_body=_project(prompt=PROMPT.replace("{{ schema }}", "{{ schema }")),
+         names=("prompt", "system", "syntax")),
+    Case("prompt not a mapping", path="/v1/projects", json_body=_project(prompt="- a\n- b\n"),
+         names=("prompt", "mapping")),
+    Case("version push without text", path="/v1/projects/bad-proj/versions", json_body={},
+         names=("guideline",)),
+    Case("version push to an unknown project", path="/v1/projects/nope/versions",
+         json_body={"guideline": GUIDELINE}, status=(404,), names=("nope",)),
+    Case("version push with a bad version name", path="/v1/projects/bad-proj/versions",
+         json_body={"guideline": GUIDELINE + "x", "guideline_version": "../v1"},
+         names=("guideline_version",)),
+    Case("version push over an existing name", path="/v1/projects/bad-proj/versions",
+         json_body={"guideline": GUIDELINE + "x", "guideline_version": "v1"},
+         status=(409,), names=("immutable",)),
+    Case("version push of a broken prompt", path="/v1/projects/bad-proj/versions",
+         json_body={"prompt": "system: [1]\nuser: x\n"}, names=("prompt", "system", '"line": 1')),
+    Case("activate an unknown version", path="/v1/projects/bad-proj/activate",
+         json_body={"guideline_version": "v99"}, names=("v99",)),
+    Case("diff of an unknown kind", method="GET",
+         path="/v1/projects/bad-proj/versions/poem/diff", params={"to": "v1"}, names=("kind",)),
+    Case("batch of an unknown project", json_body={"project": "nope", "items": [_item()]},
+         names=("project", "nope")),
+    Case("batch whose task is not its project's", json_body={
+        "project": "bad-proj", "task": "ner", "items": [_item()]}, names=("task", "bad-proj")),
     # review
     Case(
         "decision on unknown item",
@@ -484,10 +577,16 @@ def _case_id(case: Any) -> str:
     return str(case.values[0].name if hasattr(case, "values") else case.name)
 
 
+def _projects(env: Env) -> list[tuple[str, list[str], list[str]]]:
+    return [(p.name, p.guideline_versions, p.prompt_versions)
+            for p in env.store.list_projects(TEAM)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_bad_input_gets_a_clear_4xx(server: Env, case: Case) -> None:
     before = server.store.list_batches(TEAM, limit=500)
     gold_before = server.store.gold_count(TEAM, "classification")
+    projects_before = _projects(server)
     response = _send(server, case)
     assert response.status_code in case.status, (response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -497,9 +596,10 @@ def test_bad_input_gets_a_clear_4xx(server: Env, case: Case) -> None:
     text = (problem["detail"] + json.dumps(problem.get("errors") or [])).lower()
     for word in case.names:
         assert word.lower() in text, (word, problem)
-    # A refused request stores nothing.
+    # A refused request stores nothing: no batch, no project, no version.
     assert len(server.store.list_batches(TEAM, limit=500)) == len(before)
     assert server.store.gold_count(TEAM, "classification") == gold_before
+    assert _projects(server) == projects_before
 
 
 def test_chunked_body_over_the_limit_is_refused(server: Env) -> None:

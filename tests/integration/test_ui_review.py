@@ -5,8 +5,9 @@ worker and `llmlabel serve` run as processes; Playwright drives the system's
 headless Chromium. Each browser step is followed by a look at the stored result
 through the API. Screenshots go to test-artifacts/ui/ at the repository root.
 
-The services run from a copy of guidelines/ and prompts/ with three added
-guideline versions, so that every item goes to review: ner v2 (the fake provider
+The services run from empty folders; three guideline versions are pushed to the
+team's default projects over the API first (written to a scratch copy of the
+built-ins, then uploaded as an operator would), so that every item goes to review: ner v2 (the fake provider
 never proposes an entity, so v1 would accept every item), instruction v2 (its
 threshold is above the similarity the fake's answers reach) and preference v2
 (three random A/B answers agree one time in four; v2 also ranks up to four
@@ -71,16 +72,30 @@ def _guideline_variant(root: Path, task: str, version: str, change: dict[str, An
     (root / "guidelines" / task / f"{version}.md").write_text(text)
 
 
+def push_variants(client: httpx.Client, headers: Headers, root: Path) -> None:
+    """Upload every guideline under `root` that is not a built-in to the team's default project."""
+    builtins = VersionRegistry()
+    for path in sorted((root / "guidelines").glob("*/*.md")):
+        task, version = path.parent.name, path.stem
+        if version in builtins.guideline_versions(task):
+            continue
+        response = client.post(f"/v1/projects/{task}/versions", headers=headers, json={
+            "guideline": path.read_text(), "guideline_version": version})
+        assert response.status_code == 201, f"{task}/{version}: {response.text}"
+
+
 class RootedProcesses(Processes):
-    """`llmlabel` subprocesses run from `cwd`, so they read its guidelines/ and prompts/."""
+    """`llmlabel` subprocesses run from `cwd` (an empty folder: nothing is read from it)."""
 
     def __init__(self, log_dir: Path, cwd: Path) -> None:
         super().__init__(log_dir)
         self.cwd = cwd
 
-    def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, args: list[str], env: dict[str, str], name: str, *, cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([*CLI, *args], env=env, cwd=self.cwd, stdout=log,
+        process = subprocess.Popen([*CLI, *args], env=env, cwd=cwd or self.cwd, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.started.append(process)
@@ -101,7 +116,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     _guideline_variant(root, "instruction", "v2", {"routing": {"threshold": 0.95}})
     _guideline_variant(root, "preference", "v2", {"options": {"max_responses": 4},
                                                   "routing": {"min_valid_samples": 99}})
-    procs = RootedProcesses(tmp_path_factory.mktemp("ui-logs"), root)
+    procs = RootedProcesses(tmp_path_factory.mktemp("ui-logs"), tmp_path_factory.mktemp("ui-cwd"))
     with start_fake_provider(latency_ms=5, latency_jitter_ms=2, disagree_rate=1.0) as (base, _):
         try:
             env = service_env(redis_server, base, root / "var")
@@ -110,16 +125,17 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             keys = {role: store.create_api_key(team=TEAM, role=role, name=f"ui-{role.value}")
                     for role in (Role.SUBMITTER, Role.REVIEWER, Role.OPERATOR)}
             with httpx.Client(base_url=api, timeout=30) as client:
+                push_variants(client, {"Authorization": f"Bearer {keys[Role.OPERATOR]}"}, root)
                 batches = _submit_all(client, {"Authorization": f"Bearer {keys[Role.SUBMITTER]}"})
                 procs.run_burst(env, name="ui-worker", timeout_s=90)
                 _check_all_in_review(client, {"Authorization": f"Bearer {keys[Role.OPERATOR]}"},
                                      batches)
                 yield {"api": api, "keys": keys, "batches": batches, "client": client,
                        "headers": {"Authorization": f"Bearer {keys[Role.OPERATOR]}"},
-                       "registry": VersionRegistry(root)}
+                       "registry": VersionRegistry()}
         finally:
             procs.stop_all()
-            # The variants' content hashes are pinned in Redis: leave no pin behind.
+            # The pushed variants live in the team's projects: leave nothing behind.
             redis.Redis.from_url(redis_server).flushdb()
 
 
@@ -496,7 +512,7 @@ def test_operator_page(browser: Browser, stack: dict[str, Any],
     assert preference["summary"]["n_pairs"] == decided["approved"] + decided["fixed"]
 
     ner = page.locator("#task-ner")
-    latest = stack["registry"].guideline("ner").version  # used while none is activated
+    latest = stack["registry"].guideline("ner").version  # the built-in, while none is activated
     expect(ner.locator(".active-guideline")).to_have_text(latest)
     ner.locator("button.version[data-version='v1']").click()
     expect(ner.locator(".active-guideline")).to_have_text("v1")

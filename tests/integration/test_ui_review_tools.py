@@ -34,6 +34,7 @@ from tests.integration.test_ui_review import (
     PageErrors,
     RootedProcesses,
     _guideline_variant,
+    push_variants,
     chromium_path,
 )
 from tests.support.fake_provider import start_fake_provider
@@ -59,7 +60,8 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     shutil.copytree(REPO_ROOT / "prompts", root / "prompts")
     for task in ("ner", "classification", "instruction", "safety"):
         _guideline_variant(root, task, VARIANT, ALL_TO_REVIEW)
-    procs = RootedProcesses(tmp_path_factory.mktemp("tools-logs"), root)
+    procs = RootedProcesses(tmp_path_factory.mktemp("tools-logs"),
+                            tmp_path_factory.mktemp("tools-cwd"))
     with start_fake_provider(latency_ms=5, latency_jitter_ms=2, disagree_rate=1.0) as (base, _):
         try:
             env = service_env(redis_server, base, root / "var", undo_window_s=300)
@@ -80,6 +82,7 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     {"id": "i0", "instruction": "Write a haiku about rain."}]},
             }
             with httpx.Client(base_url=api, timeout=30) as client:
+                push_variants(client, auth[Role.OPERATOR], root)
                 batches = {}
                 for name, body in bodies.items():
                     response = client.post("/v1/batches", json=body, headers=auth[Role.SUBMITTER])

@@ -18,7 +18,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Command modules add themselves to `app`; importing here keeps `import llmlabel.cli` cheap.
-    from llmlabel.cli import export, keys, labeling, service  # noqa: F401
+    from llmlabel.cli import export, keys, labeling, projects, service  # noqa: F401
 
 
 def main() -> None:

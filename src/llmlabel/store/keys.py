@@ -62,6 +62,7 @@ __all__ = [
     "project_versions",
     "projects",
     "purges",
+    "relabel",
     "ratelimit",
     "ready",
     "reservation",
@@ -389,6 +390,11 @@ def project_stack(team: str, name: str) -> str:
 def project_history(team: str, name: str) -> str:
     """List of the project's audit events (JSON), newest first."""
     return f"{team_prefix(team)}p:{name}:history"
+
+
+def relabel(team: str, batch_id: str) -> str:
+    """String: JSON of a relabel batch's link to the batch it relabels (pairs, evaluations)."""
+    return f"{batch(team, batch_id)}:relabel"
 
 
 def version_content(team: str, kind: str, sha256: str) -> str:

@@ -312,6 +312,17 @@ class ProjectsMixin(StoreBase):
         self._watched([project_key, stack_key], body)
         return self.get_project(team, name)
 
+    def save_relabel_link(self, team: str, batch_id: str, link_json: str) -> None:
+        """Remember what a relabel batch relabels (JSON made by `projects.relabel`)."""
+        self.redis.set(keys.relabel(team, batch_id), link_json)
+
+    def relabel_link(self, team: str, batch_id: str) -> str:
+        """The JSON link of a relabel batch; NotFoundError for any other batch."""
+        text = self._text(self.redis.get(keys.relabel(team, batch_id)))
+        if text is None or not keys.is_batch_id(batch_id):
+            raise NotFoundError(f"batch {batch_id} is not a relabel of another batch")
+        return text
+
     def project_history(self, team: str, name: str, *, limit: int = 200) -> list[AuditEvent]:
         """A project's creation, versions, activations and rollbacks, newest first."""
         self.get_project(team, name)

@@ -34,6 +34,7 @@ ROUTERS = (
     calibration.router,
     projects.router,
     projects.profiles_router,
+    projects.relabel_router,
     gold.router,
     health.router,
     keys.router,

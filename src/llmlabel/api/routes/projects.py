@@ -27,15 +27,18 @@ from llmlabel.api.project_schemas import (
     VersionsPush,
     VersionsPushed,
 )
+from llmlabel.api.schemas import BatchPublic
 from llmlabel.projects import Diff
+from llmlabel.projects.relabel import Comparison, RelabelLink, compare, relabel
 from llmlabel.settings import DEFAULT_PROFILE
 from llmlabel.store.gold_models import GoldEvaluation
 from llmlabel.store.project_models import Kind
 
-__all__ = ["profiles_router", "router"]
+__all__ = ["profiles_router", "relabel_router", "router"]
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 profiles_router = APIRouter(tags=["projects"])
+relabel_router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 _NOT_FOUND = {404: {"description": "No such project (or version) in your team"}}
 _INVALID = {422: {"description": "Invalid guideline or prompt: names part, field and line"}}
@@ -231,3 +234,47 @@ def model_profiles(_: CurrentPrincipal, settings: SettingsDep) -> ModelProfiles:
             price_output_per_mtok=profile.price_output_per_mtok,
         ))
     return ModelProfiles(profiles=rows)
+
+
+class RelabelPublic(BaseModel):
+    """The new batch, what it relabels, and where its comparison report is."""
+
+    batch: BatchPublic
+    relabel: RelabelLink
+    comparison: str
+
+
+@relabel_router.post(
+    "/{batch_id}/relabel", status_code=201, response_model=RelabelPublic,
+    summary="Relabel a batch's items under another version pair",
+    responses={200: {"description": "The same relabel was asked before: that batch"},
+               404: {"description": "No such batch in your team"},
+               422: {"description": "Unknown version, or a pair that does not work together"}},
+)
+def relabel_batch(
+    principal: Operator, projects: ProjectsDep, batch_id: str, response: Response,
+    body: Annotated[ActivatePair | None, Body()] = None,
+) -> RelabelPublic:
+    """A new batch over the same items in the same project (default: its active pair).
+
+    With gold items in the project, each pair is also evaluated on gold. The
+    comparison (labels changed, agreement, gold accuracy of each) is at `comparison`.
+    """
+    pair = body or ActivatePair()
+    info, link, created = relabel(
+        projects, principal, actor_of(principal), batch_id,
+        guideline_version=pair.guideline_version, prompt_version=pair.prompt_version,
+    )
+    response.status_code = 201 if created else 200
+    return RelabelPublic(batch=BatchPublic.of(info), relabel=link,
+                         comparison=f"/v1/batches/{info.id}/comparison")
+
+
+@relabel_router.get(
+    "/{batch_id}/comparison", response_model=Comparison,
+    summary="How a relabel batch's labels differ from the batch it relabeled",
+    responses={404: {"description": "No such relabel batch in your team"}},
+)
+def comparison(principal: CurrentPrincipal, projects: ProjectsDep, batch_id: str) -> Comparison:
+    """Labels changed, agreement between the two pairs, and each pair's accuracy on gold."""
+    return compare(projects, principal.team, batch_id)
