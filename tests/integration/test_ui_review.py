@@ -7,11 +7,12 @@ through the API. Screenshots go to test-artifacts/ui/ at the repository root.
 
 The services run from empty folders; three guideline versions are pushed to the
 team's default projects over the API first (written to a scratch copy of the
-built-ins, then uploaded as an operator would), so that every item goes to review: ner v2 (the fake provider
-never proposes an entity, so v1 would accept every item), instruction v2 (its
-threshold is above the similarity the fake's answers reach) and preference v2
-(three random A/B answers agree one time in four; v2 also ranks up to four
-responses). ner v2 also gives the operator page a version to activate and roll
+built-ins, then uploaded as an operator would), so that every item goes to review: ner v90 (the
+fake provider never proposes an entity, so v1 would accept every item), instruction v90 (its
+threshold is above the similarity the fake's answers reach) and preference v90
+(three random A/B answers agree one time in four; v90 also ranks up to four
+responses). Batches pin them with the v1 prompt (v90 is a name no shipped version uses).
+ner v90 also gives the operator page a version to activate and roll
 back.
 
 The tests share one stack and one browser tab and run in file order: the
@@ -52,6 +53,9 @@ TEAM = "ui-team"
 CLOCK = re.compile(r"^\d+:\d\d$")
 NER_TEXT = "Loved the show 🎉 in Paris tonight with Anna"
 Headers = dict[str, str]
+# Guideline versions pushed by the fixture; no shipped version has this name.
+VARIANT = "v90"
+PINS = {"guideline_version": VARIANT, "prompt_version": "v1"}
 
 
 def chromium_path() -> str:
@@ -109,12 +113,12 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     root = tmp_path_factory.mktemp("ui-root")
     shutil.copytree(REPO_ROOT / "guidelines", root / "guidelines")
     shutil.copytree(REPO_ROOT / "prompts", root / "prompts")
-    _guideline_variant(root, "ner", "v2", {
-        "description": "Entities in social media text; v2 sends every item to a person.",
+    _guideline_variant(root, "ner", VARIANT, {
+        "description": "Entities in social media text; v90 sends every item to a person.",
         "routing": {"min_valid_samples": 99},
     })
-    _guideline_variant(root, "instruction", "v2", {"routing": {"threshold": 0.95}})
-    _guideline_variant(root, "preference", "v2", {"options": {"max_responses": 4},
+    _guideline_variant(root, "instruction", VARIANT, {"routing": {"threshold": 0.95}})
+    _guideline_variant(root, "preference", VARIANT, {"options": {"max_responses": 4},
                                                   "routing": {"min_valid_samples": 99}})
     procs = RootedProcesses(tmp_path_factory.mktemp("ui-logs"), tmp_path_factory.mktemp("ui-cwd"))
     with start_fake_provider(latency_ms=5, latency_jitter_ms=2, disagree_rate=1.0) as (base, _):
@@ -142,24 +146,24 @@ def stack(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def _submit_all(client: httpx.Client, headers: Headers) -> dict[str, str]:
     chat = "Human: How long should I boil an egg for a runny yolk?"
     requests = {
-        "ner": {"task": "ner", "guideline_version": "v2",
+        "ner": {"task": "ner", **PINS,
                 "items": [{"id": "ner-emoji", "text": NER_TEXT}]},
         "safety": {"task": "safety", "items": [
             {"id": f"s{i}", "text": f"Message {i}: the weather in the hills was lovely today."}
             for i in range(3)]},
-        "preference": {"task": "preference", "guideline_version": "v2", "items": [
+        "preference": {"task": "preference", **PINS, "items": [
             {"id": "p0", "prompt": chat, "responses": [
                 "About six minutes in boiling water, then cool it under cold water.",
                 "Eggs are a good source of protein."]},
             {"id": "p1", "prompt": "Human: Name a prime number between 10 and 15.",
              "responses": ["11 and 13 are both prime.", "12."]},
         ]},
-        "preference3": {"task": "preference", "guideline_version": "v2", "items": [
+        "preference3": {"task": "preference", **PINS, "items": [
             {"id": "p3", "prompt": chat, "responses": [
                 "Six minutes.", "Ten minutes, for a hard yolk.",
                 "About six minutes, then cold water."]},
         ]},
-        "instruction": {"task": "instruction", "guideline_version": "v2", "items": [
+        "instruction": {"task": "instruction", **PINS, "items": [
             {"id": "i0", "instruction": "Write a one-line slogan for a bicycle repair shop."},
             {"id": "i1", "instruction": "Translate to French.", "context": "Good morning"},
         ]},
@@ -317,8 +321,8 @@ def test_fix_ner_span_by_selecting_text(reviewer_page: tuple[Page, PageErrors],
     claimed = claim(page, "ner", stack["batches"]["ner"])
     assert (claimed["id"], claimed["label"]) == ("ner-emoji", {"entities": []})
     expect(page.locator("#ner-text")).to_have_text(NER_TEXT)
-    expect(page.locator("#guideline-version")).to_have_text("v2")
-    expect(page.locator("#guideline")).to_contain_text("v2 sends every item to a person")
+    expect(page.locator("#guideline-version")).to_have_text(VARIANT)
+    expect(page.locator("#guideline")).to_contain_text("v90 sends every item to a person")
     expect(page.locator("#approve")).to_be_enabled()  # the LLM's "no entities" may be approved
 
     # Add: drag over "Paris" (after an emoji: two UTF-16 units, one code point), pick a label.
@@ -516,8 +520,8 @@ def test_operator_page(browser: Browser, stack: dict[str, Any],
     expect(ner.locator(".active-guideline")).to_have_text(latest)
     ner.locator("button.version[data-version='v1']").click()
     expect(ner.locator(".active-guideline")).to_have_text("v1")
-    page.locator("#task-ner button.version[data-version='v2']").click()
-    expect(page.locator("#task-ner .active-guideline")).to_have_text("v2")
+    page.locator(f"#task-ner button.version[data-version='{VARIANT}']").click()
+    expect(page.locator("#task-ner .active-guideline")).to_have_text(VARIANT)
     page.locator("#task-ner button.rollback").click()
     expect(page.locator("#task-ner .active-guideline")).to_have_text("v1")
     tasks = stack["client"].get("/v1/tasks", headers=stack["headers"]).json()["tasks"]

@@ -34,8 +34,8 @@ from tests.integration.test_ui_review import (
     PageErrors,
     RootedProcesses,
     _guideline_variant,
-    push_variants,
     chromium_path,
+    push_variants,
 )
 from tests.support.fake_provider import start_fake_provider
 

@@ -39,8 +39,17 @@ class MemoryProjects:
             raise NotFoundError(f"no project {name!r}")
         return self.projects[name]
 
-    def add_versions(self, *args: Any, **kw: Any) -> dict[str, Any]:
-        return {}
+    def add_versions(self, team: str, name: str, versions: dict[str, tuple[str, str, str | None]],
+                     **kw: Any) -> dict[str, tuple[str, bool]]:
+        project = self.projects[name]
+        for kind, (sha, text, version) in versions.items():
+            assert version is not None, "the stand-in only imports named (built-in) versions"
+            self.texts[sha] = text
+            self.versions[(name, kind, version)] = VersionInfo(
+                kind=kind, version=version, sha256=sha, created_at=0.0, created_by="t")  # type: ignore[arg-type]
+            names = project.guideline_versions if kind == "guideline" else project.prompt_versions
+            names.append(version)
+        return {kind: (v or "", True) for kind, (_, _, v) in versions.items()}
 
     def version_info(self, team: str, name: str, kind: str, version: str) -> VersionInfo:
         if (name, kind, version) not in self.versions:
