@@ -185,7 +185,7 @@ REJECTED = [
      422, "already used at line 1"),
     ("json", json.dumps({"task": "poem", "items": ner_items(1)}).encode(), 422, "known tasks:"),
     ("json", json.dumps({"task": "ner", "guideline_version": "v7", "items": ner_items(1)}).encode(),
-     422, "no guideline version 'v7' (known: v1)"),
+     422, "no guideline version 'v7' (known: v1, v2)"),
     ("json", json.dumps({"task": "ner", "items": [{"id": "a", "txt": "x"}]}).encode(), 422,
      "items[0]: text"),
     ("json", json.dumps({"task": "ner", "items": []}).encode(), 422, "no items"),

@@ -18,7 +18,7 @@ from llmlabel.errors import (
     UnknownVersionError,
     VersionConflictError,
 )
-from llmlabel.guidelines import VersionRegistry, content_hash
+from llmlabel.guidelines import VersionRegistry, content_hash, latest_version
 from llmlabel.projects import LabelerFactory, Projects, VersionPin
 from llmlabel.ratelimit import RateLimiter
 from llmlabel.settings import Settings
@@ -39,18 +39,20 @@ Label each message spam, ham (a real message) or unsure.
 PROMPT = (REPO_ROOT / "prompts/classification/v1.yaml").read_text()
 
 
-def versions(g: str = SPAM, p: str = PROMPT) -> dict[str, tuple[str, str, str]]:
-    return {"guideline": ("v1", content_hash(g), g), "prompt": ("v1", content_hash(p), p)}
+def versions(g: str = SPAM, p: str = PROMPT) -> dict[str, object]:
+    """Keyword arguments of create_project for a v1 pair."""
+    return {"versions": [("guideline", "v1", content_hash(g), g), ("prompt", "v1", content_hash(p), p)],
+            "active": ("v1", "v1")}
 
 
 def test_create_read_and_refuse_a_second_project_of_the_name(store: Store) -> None:
-    info = store.create_project("a", "spam", task="classification", versions=versions(),  # type: ignore[arg-type]
+    info = store.create_project("a", "spam", task="classification", **versions(),  # type: ignore[arg-type]
                                 actor="a/op", model_profile="fast")
     assert (info.name, info.task, info.model_profile) == ("spam", "classification", "fast")
     assert (info.active.guideline_version, info.active.prompt_version) == ("v1", "v1")
     assert store.version_text("a", "guideline", content_hash(SPAM)) == SPAM
     with pytest.raises(ConflictError, match="already has a project"):
-        store.create_project("a", "spam", task="classification", versions=versions(),  # type: ignore[arg-type]
+        store.create_project("a", "spam", task="classification", **versions(),  # type: ignore[arg-type]
                              actor="a/op")
     # Another team: no such project, and not even the content.
     with pytest.raises(NotFoundError):
@@ -62,7 +64,7 @@ def test_create_read_and_refuse_a_second_project_of_the_name(store: Store) -> No
 
 
 def test_versions_are_named_deduplicated_and_immutable(store: Store) -> None:
-    store.create_project("a", "spam", task="classification", versions=versions(), actor="op")  # type: ignore[arg-type]
+    store.create_project("a", "spam", task="classification", **versions(), actor="op")  # type: ignore[arg-type]
     g2 = SPAM + "Be strict.\n"
     added = store.add_versions("a", "spam", {"guideline": (content_hash(g2), g2, None)}, actor="op")
     assert added == {"guideline": ("v2", True)}
@@ -88,7 +90,7 @@ def test_versions_are_named_deduplicated_and_immutable(store: Store) -> None:
 
 
 def test_concurrent_pushes_get_distinct_names(store: Store) -> None:
-    store.create_project("a", "spam", task="classification", versions=versions(), actor="op")  # type: ignore[arg-type]
+    store.create_project("a", "spam", task="classification", **versions(), actor="op")  # type: ignore[arg-type]
     names: list[str] = []
 
     def push(i: int) -> None:
@@ -106,7 +108,7 @@ def test_concurrent_pushes_get_distinct_names(store: Store) -> None:
 
 
 def test_activate_rollback_and_history(store: Store) -> None:
-    store.create_project("a", "spam", task="classification", versions=versions(), actor="op")  # type: ignore[arg-type]
+    store.create_project("a", "spam", task="classification", **versions(), actor="op")  # type: ignore[arg-type]
     g2 = SPAM + "Be strict.\n"
     store.add_versions("a", "spam", {"guideline": (content_hash(g2), g2, None)}, actor="op")
     with pytest.raises(NotFoundError, match="no prompt version 'v5'"):
@@ -150,25 +152,30 @@ def service(store: Store, builtins: Path) -> Callable[[], Projects]:
 def test_default_project_is_made_from_the_builtins_and_follows_them_until_pinned(
     service: Callable[[], Projects], builtins: Path, store: Store
 ) -> None:
+    shipped = VersionRegistry(builtins).guideline_versions("ner")
+    latest = latest_version(shipped)
+    assert latest is not None
     first = service().resolve("a", task="ner")
     assert (first.project.name, first.project.default, first.project.active.pinned) == (
         "ner", True, False)
-    shipped = (builtins / "guidelines/ner/v1.md").read_text()
-    assert first.guideline_hash == content_hash(shipped)
-    # A release ships ner v2: the next process imports it and, unpinned, follows it.
-    (builtins / "guidelines/ner/v2.md").write_text(shipped.replace("description:", "description: (v2)", 1))
+    assert first.project.guideline_versions == shipped, "every built-in version, in order"
+    text = (builtins / f"guidelines/ner/{latest}.md").read_text()
+    assert (first.guideline.version, first.guideline_hash) == (latest, content_hash(text))
+    # A release ships a newer ner guideline: the next process imports it and, unpinned, follows it.
+    newer, newest = f"v{int(latest[1:]) + 1}", f"v{int(latest[1:]) + 2}"
+    (builtins / f"guidelines/ner/{newer}.md").write_text(text + "\nA newer rule.\n")
     after = service().resolve("a", task="ner")
-    assert after.guideline.version == "v2"
+    assert after.guideline.version == newer
     assert store.project_history("a", "ner")[0].action == "version.follow_builtin"
     # Pinned by an operator, a later release changes nothing.
     projects = service()
-    projects.activate("a", "a/op", "ner", guideline_version="v1")
-    (builtins / "guidelines/ner/v3.md").write_text(shipped.replace("description:", "description: (v3)", 1))
+    projects.activate("a", "a/op", "ner", guideline_version=latest)
+    (builtins / f"guidelines/ner/{newest}.md").write_text(text + "\nThe newest rule.\n")
     pinned = service().resolve("a", task="ner")
-    assert pinned.guideline.version == "v1"
-    assert "v3" in store.get_project("a", "ner").guideline_versions
+    assert pinned.guideline.version == latest
+    assert newest in store.get_project("a", "ner").guideline_versions
     # Team b's default project is its own.
-    assert service().resolve("b", task="ner").guideline.version == "v3"
+    assert service().resolve("b", task="ner").guideline.version == newest
 
 
 def test_create_push_activate_check_everything_first(

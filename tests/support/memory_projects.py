@@ -22,16 +22,18 @@ class MemoryProjects:
         self.texts: dict[str, str] = {}
 
     def create_project(self, team: str, name: str, *, task: str,
-                       versions: dict[str, tuple[str, str, str]], **kw: Any) -> ProjectInfo:
-        for kind, (version, sha, text) in versions.items():
+                       versions: list[tuple[str, str, str, str]], active: tuple[str, str],
+                       **kw: Any) -> ProjectInfo:
+        for kind, version, sha, text in versions:
             self.texts[sha] = text
             self.versions[(name, kind, version)] = VersionInfo(
                 kind=kind, version=version, sha256=sha, created_at=0.0, created_by="t")  # type: ignore[arg-type]
         self.projects[name] = ProjectInfo(
             team=team, name=name, task=task, default=kw.get("default", False), created_at=0.0,
-            created_by="t", active=ActivePair(guideline_version=versions["guideline"][0],
-                                              prompt_version=versions["prompt"][0], pinned=False),
-            guideline_versions=[versions["guideline"][0]], prompt_versions=[versions["prompt"][0]])
+            created_by="t", active=ActivePair(guideline_version=active[0],
+                                              prompt_version=active[1], pinned=False),
+            guideline_versions=[v for k, v, _, _ in versions if k == "guideline"],
+            prompt_versions=[v for k, v, _, _ in versions if k == "prompt"])
         return self.projects[name]
 
     def get_project(self, team: str, name: str) -> ProjectInfo:

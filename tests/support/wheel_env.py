@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class WheelEnv:
     """A virtualenv with the wheel installed: its interpreter and console script."""
 
     root: Path
+    wheel: Path | None = None
 
     @property
     def python(self) -> Path:
@@ -29,6 +31,12 @@ class WheelEnv:
     @property
     def llmlabel(self) -> Path:
         return self.root / "bin" / "llmlabel"
+
+
+def wheel_files(wheel: Path) -> list[str]:
+    """The paths a wheel holds."""
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
 
 
 def build_wheel(out_dir: Path) -> Path:
@@ -48,7 +56,7 @@ def build_wheel(out_dir: Path) -> Path:
 def install_wheel(wheel: Path, root: Path, *, extra: str | None = None) -> WheelEnv:
     """A new virtualenv at `root` with `wheel` (plus `extra`) and its dependencies from the index."""
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    env = WheelEnv(root)
+    env = WheelEnv(root, wheel)
     target = f"{wheel}[{extra}]" if extra else str(wheel)
     result = subprocess.run(
         [str(env.python), "-m", "pip", "install", "-q", "--disable-pip-version-check", target],

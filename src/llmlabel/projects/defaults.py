@@ -70,17 +70,19 @@ class DefaultProjects:
         return gv, g_text, pv, p_text
 
     def _create(self, team: str, task: str) -> ProjectInfo:
+        """The default project holding every built-in version, the latest pair active."""
         gv, g_text, pv, p_text = self._latest(task)
         check_pair(task, g_text, p_text, guideline_version=gv, prompt_version=pv)
+        versions: list[tuple[Kind, str, str, str]] = []
+        for kind in KINDS:
+            for name in self._names(kind, task):
+                _, text = self.builtins.text(kind, task, name)
+                versions.append((kind, name, content_hash(text), text))
         try:
             self.store.create_project(
                 team, task, task=task, actor=BUILTIN_ACTOR, default=True, pinned=False,
-                source="builtin",
+                source="builtin", versions=versions, active=(gv, pv),
                 description=f"the team's default {task} project (built-in definitions)",
-                versions={
-                    "guideline": (gv, content_hash(g_text), g_text),
-                    "prompt": (pv, content_hash(p_text), p_text),
-                },
             )
         except ConflictError:
             pass  # another request made it first: same built-ins, same content

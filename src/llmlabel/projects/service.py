@@ -181,10 +181,11 @@ class Projects:
         return self.store.create_project(
             team, name, task=task, actor=actor, model_profile=model_profile,
             description=description, default=name == task, pinned=True,
-            versions={
-                "guideline": (gv, content_hash(guideline), guideline),
-                "prompt": (pv, content_hash(prompt), prompt),
-            },
+            versions=[
+                ("guideline", gv, content_hash(guideline), guideline),
+                ("prompt", pv, content_hash(prompt), prompt),
+            ],
+            active=(gv, pv),
         )
 
     def push(

@@ -84,7 +84,8 @@ class ProjectsMixin(StoreBase):
         name: str,
         *,
         task: str,
-        versions: dict[Kind, tuple[str, str, str]],
+        versions: list[tuple[Kind, str, str, str]],
+        active: tuple[str, str],
         actor: str,
         model_profile: str | None = None,
         description: str = "",
@@ -92,7 +93,7 @@ class ProjectsMixin(StoreBase):
         pinned: bool = True,
         source: str = "api",
     ) -> ProjectInfo:
-        """Create a project with its first guideline and prompt ({kind: (version, sha256, text)}).
+        """Create a project with its first versions ([(kind, version, sha256, text)]) and active pair.
 
         The texts are stored by hash in the same transaction. ConflictError when the
         team already has a project of that name.
@@ -100,7 +101,7 @@ class ProjectsMixin(StoreBase):
         team = keys.check_team(team)
         project_key = keys.project(team, name)
         now = self._now()
-        gv, pv = versions["guideline"][0], versions["prompt"][0]
+        gv, pv = active
 
         def body(pipe: Pipeline) -> None:
             if pipe.exists(project_key):
@@ -111,7 +112,7 @@ class ProjectsMixin(StoreBase):
                 "default": "1" if default else "", "created_at": repr(now), "created_by": actor,
                 "gv": gv, "pv": pv, "pinned": "1" if pinned else "",
             })
-            for kind, (version, sha256, text) in versions.items():
+            for kind, version, sha256, text in versions:
                 pipe.set(keys.version_content(team, kind, sha256), text, nx=True)
                 info = {"sha256": sha256, "created_at": now, "created_by": actor, "source": source}
                 pipe.hset(keys.project_versions(team, name, kind), version, json.dumps(info))
