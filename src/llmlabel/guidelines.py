@@ -176,7 +176,8 @@ def block_start_line(yaml_text: str, key: str) -> int | None:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
             block = isinstance(value, yaml.ScalarNode) and value.style in ("|", ">")
             # A block scalar's text starts on the line after its '|' indicator.
-            return value.start_mark.line + 1 + (1 if block else 0)
+            start: int = value.start_mark.line
+            return start + 1 + (1 if block else 0)
     return None
 
 
@@ -202,19 +203,19 @@ def _yaml_error(exc: yaml.YAMLError, part: str, offset: int) -> DefinitionError:
 def _validation_error(
     exc: ValidationError, part: str, yaml_text: str, offset: int
 ) -> DefinitionError:
-    problems = []
+    problems: list[dict[str, Any]] = []
+    located: list[tuple[str | None, int | None]] = []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or None
         line = field_line(yaml_text, field, offset=offset)
+        located.append((field, line))
         problems.append({"part": part, "field": field, "line": line, "message": error["msg"]})
-    first = problems[0]
     text = "; ".join(
         f"{p['field']}" + (f" (line {p['line']})" if p["line"] else "") + f": {p['message']}"
         for p in problems
     )
-    return DefinitionError(
-        f"{part}: {text}", part=part, field=first["field"], line=first["line"], problems=problems
-    )
+    field, line = located[0]
+    return DefinitionError(f"{part}: {text}", part=part, field=field, line=line, problems=problems)
 
 
 # -- parsing -------------------------------------------------------------------------

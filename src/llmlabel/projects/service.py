@@ -101,7 +101,7 @@ class Projects:
             return self.defaults.get(team, name)
         return self.store.get_project(team, name)
 
-    def list(self, team: str) -> list[ProjectInfo]:
+    def of_team(self, team: str) -> list[ProjectInfo]:
         """The team's projects in creation order."""
         return self.store.list_projects(team)
 

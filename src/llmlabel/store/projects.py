@@ -51,7 +51,7 @@ class ProjectsMixin(StoreBase):
         while True:
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(*watch)
+                    pipe.watch(*watch)  # type: ignore[no-untyped-call]
                     return body(pipe)
                 except redis.WatchError:
                     continue
@@ -264,7 +264,10 @@ class ProjectsMixin(StoreBase):
             gv, pv = self._strs(pipe.hmget(project_key, ["gv", "pv"]))
             if gv is None:
                 raise NotFoundError(f"no project {name!r} in your team")
-            for kind, version in (("guideline", guideline_version), ("prompt", prompt_version)):
+            pair: tuple[tuple[Kind, str], ...] = (
+                ("guideline", guideline_version), ("prompt", prompt_version)
+            )
+            for kind, version in pair:
                 if not pipe.hexists(keys.project_versions(team, name, kind), version):
                     self.version_info(team, name, kind, version)  # raises, naming known ones
             pipe.multi()

@@ -7,7 +7,7 @@ needs an operator (or admin) key. The use cases live in `llmlabel.projects`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel
@@ -40,8 +40,9 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"])
 profiles_router = APIRouter(tags=["projects"])
 relabel_router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
-_NOT_FOUND = {404: {"description": "No such project (or version) in your team"}}
-_INVALID = {422: {"description": "Invalid guideline or prompt: names part, field and line"}}
+Responses = dict[int | str, dict[str, Any]]
+_NOT_FOUND: Responses = {404: {"description": "No such project (or version) in your team"}}
+_INVALID: Responses = {422: {"description": "Invalid guideline or prompt: names part, field and line"}}
 
 
 class EvaluationList(BaseModel):
@@ -69,7 +70,7 @@ def create_project(principal: Operator, projects: ProjectsDep, body: ProjectCrea
 @router.get("", response_model=ProjectList, summary="Your team's projects")
 def list_projects(principal: CurrentPrincipal, projects: ProjectsDep) -> ProjectList:
     """Every project of the caller's team, in creation order."""
-    return ProjectList(projects=[ProjectPublic.of(p) for p in projects.list(principal.team)])
+    return ProjectList(projects=[ProjectPublic.of(p) for p in projects.of_team(principal.team)])
 
 
 @router.get("/{name}", response_model=ProjectPublic, summary="One project", responses=_NOT_FOUND)
