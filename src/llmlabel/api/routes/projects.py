@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import Body, Query, Response
 from pydantic import BaseModel
 
+from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, Operator, ProjectsDep, SettingsDep, actor_of
 from llmlabel.api.project_schemas import (
     ActivatePair,
@@ -36,9 +37,10 @@ from llmlabel.store.project_models import Kind
 
 __all__ = ["profiles_router", "relabel_router", "router"]
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"])
-profiles_router = APIRouter(tags=["projects"])
-relabel_router = APIRouter(prefix="/v1/batches", tags=["batches"])
+# Strict JSON bodies (llmlabel.validation), like every router of the API.
+router = api_router(prefix="/v1/projects", tags=["projects"])
+profiles_router = api_router(tags=["projects"])
+relabel_router = api_router(prefix="/v1/batches", tags=["batches"])
 
 Responses = dict[int | str, dict[str, Any]]
 _NOT_FOUND: Responses = {404: {"description": "No such project (or version) in your team"}}
