@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_projects_cli_round_trip(
     (work / "guideline.md").write_text(SPAM.replace("[spam, ham, unsure]", "[spam, ham"))
     broken = run("push", "spam", "--guideline", "guideline.md")
     assert broken.returncode == 1
-    assert "guideline.md:2: " in broken.stderr and "not valid YAML" in broken.stderr
+    assert re.search(r"guideline.md:\d+: ", broken.stderr) and "not valid YAML" in broken.stderr
     no_key = subprocess.run(
         [sys.executable, "-c", "from llmlabel.cli import main; main()", "projects", "list"],
         cwd=work, env={k: v for k, v in env.items() if k != "LLMLABEL_SERVICE_KEY"},
