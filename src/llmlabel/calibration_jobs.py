@@ -88,7 +88,9 @@ def collect_evidence(store: Store, team: str, guideline: Guideline) -> list[Judg
         checker = build_task(guideline)
         records = store.gold_records(team, gold_ids)
         for gold in store.get_golds(team, gold_ids):
-            mine = [r for (gv, _), r in sorted(records.get(gold.gold_id, {}).items()) if gv == version]
+            # Records are per (project, guideline, prompt); this is the default project's version.
+            mine = [r for (project, gv, _), r in sorted(records.get(gold.gold_id, {}).items())
+                    if project == task and gv == version]
             if not mine:
                 continue
             record = mine[-1]  # the latest prompt version's label of this gold item
