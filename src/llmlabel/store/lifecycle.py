@@ -113,6 +113,8 @@ class LifecycleMixin(StoreBase):
             ids = [f"{batch_id}:{i}" for i in range(start, min(start + _CHUNK, total))]
             self.redis.zrem(keys.calibration_items(team, task, version), *ids)
         self.redis.zrem(keys.team_spend_scopes(team), f"batch:{batch_id}")
+        # A relabel batch's link to the batch it relabeled (its comparison).
+        self.redis.delete(keys.relabel(team, batch_id))
         self._delete_items(team, batch_id, total)  # type: ignore[attr-defined]
         self._scrub_decisions(team, batch_id)
         self.redis.zrem(keys.purges(), member)
