@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
@@ -197,7 +197,9 @@ class ProjectsMixin(StoreBase):
                 if existing is not None:
                     outcome[kind] = (existing, False)
                     continue
-                names = self._strs(pipe.hkeys(keys.project_versions(team, name, kind)))
+                # HGETALL, not HKEYS: the documented Redis ACL grants the former only.
+                stored = cast("dict[str, str]", pipe.hgetall(keys.project_versions(team, name, kind)))
+                names = list(stored)
                 chosen = wanted or _next_name(names)
                 if chosen in names:
                     raise VersionConflictError(
