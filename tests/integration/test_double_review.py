@@ -88,7 +88,7 @@ def test_second_reviews_keep_the_first_decision_and_give_reviewer_alpha(
     client: httpx.Client, key: Callable[..., Headers], processes: Processes, env: dict[str, str]
 ) -> None:
     alice, bob, carol = key(Role.REVIEWER, "alice"), key(Role.REVIEWER, "bob"), key(Role.REVIEWER, "carol")
-    items = [{"id": f"m{i}", "text": f"message {i} about the weather and trains"} for i in range(30)]
+    items = [{"id": f"m{i}", "text": f"message {i} about the weather and trains"} for i in range(60)]
     submitter = key(Role.SUBMITTER, "sub")
     created = client.post("/v1/batches", json={"task": "safety", "items": items},
                           headers=submitter)
