@@ -31,6 +31,11 @@ from schemathesis.checks import not_a_server_error
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 MAX_EXAMPLES = 40
+SECURITY_OPERATIONS = {
+    "GET /v1/keys", "POST /v1/keys", "DELETE /v1/keys/{key_id}", "POST /v1/keys/{key_id}/rotate",
+    "GET /v1/audit", "GET /v1/retention", "PUT /v1/retention", "DELETE /v1/batches/{batch_id}",
+    "GET /v1/webhooks/secret", "POST /v1/webhooks/secret/rotate",
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +82,9 @@ def test_no_server_errors(
     failures: list[str] = []
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 10, "the spec lost its operations"
+    # The security routes are fuzzed too (keys, audit, retention, deletion, webhook secret).
+    labels = {operation.label for operation in operations}
+    assert SECURITY_OPERATIONS <= labels, SECURITY_OPERATIONS - labels
     sent = 0
     for operation in operations:
 
