@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -118,21 +118,6 @@ def loads(data: bytes | str, *, line: int | None = None, max_depth: int = DOCUME
     return value
 
 
-def _walk(value: Any) -> Iterator[tuple[tuple[str, ...], int, Any, bool]]:
-    """(path, depth, value, is_key) of every value and key inside `value`, without recursion."""
-    stack: list[tuple[tuple[str, ...], int, Any]] = [((), 0, value)]
-    while stack:
-        path, depth, current = stack.pop()
-        yield path, depth, current, False
-        if isinstance(current, dict):
-            for key, child in current.items():
-                child_path = (*path, str(key))
-                yield child_path, depth + 1, key, True
-                stack.append((child_path, depth + 1, child))
-        elif isinstance(current, (list, tuple)):
-            stack.extend(((*path, str(i)), depth + 1, child) for i, child in enumerate(current))
-
-
 def _lone_surrogate(text: str) -> str | None:
     try:
         text.encode("utf-8")
@@ -154,6 +139,18 @@ def _join(prefix: str | None, path: tuple[str, ...]) -> str | None:
     return ".".join(parts) or None
 
 
+def _scalar_problem(value: Any, max_depth: int, depth: int) -> str | None:
+    """Why a non-container value cannot be stored, else None."""
+    if type(value) is str:
+        # isascii() is a fast C check; only non-ASCII text can hold a surrogate.
+        bad = None if value.isascii() else _lone_surrogate(value)
+        return None if bad is None else (
+            f"holds a lone surrogate escape ({bad!a}), not valid Unicode text")
+    if type(value) is float and not math.isfinite(value):
+        return f"{value} is not valid JSON (use null or a number)"
+    return None
+
+
 def find_problem(
     value: Any, *, field: str | None = None, max_depth: int = MAX_DEPTH
 ) -> tuple[str | None, str] | None:
@@ -161,18 +158,34 @@ def find_problem(
 
     Checks nesting depth, NaN/Infinity floats (from parsers that allow them)
     and lone surrogates in strings and object keys. `field` prefixes the path.
+    One loop without recursion: it runs over every value of every submitted item.
     """
-    for path, depth, current, is_key in _walk(value):
-        if depth > max_depth:
-            return _join(field, _deep_path(path)), f"nested more than {max_depth} levels deep"
-        if isinstance(current, float) and not math.isfinite(current):
-            return _join(field, path), f"{current} is not valid JSON (use null or a number)"
-        if isinstance(current, str):
-            bad = _lone_surrogate(current)
-            if bad is not None:
-                what = "key holds" if is_key else "holds"
-                return (_join(field, path[:-1] if is_key else path),
-                        f"{what} a lone surrogate escape ({bad!a}), not valid Unicode text")
+    reason = _scalar_problem(value, max_depth, 0)
+    if reason is not None:
+        return field, reason
+    stack: list[tuple[tuple[str, ...], int, Any]] = [((), 0, value)]
+    while stack:
+        path, depth, current = stack.pop()
+        if isinstance(current, dict):
+            pairs: Any = current.items()
+        elif isinstance(current, (list, tuple)):
+            pairs = enumerate(current)
+        else:
+            continue
+        if depth >= max_depth and current:
+            return (_join(field, _deep_path((*path, "0"))),
+                    f"nested more than {max_depth} levels deep")
+        for key, child in pairs:
+            if type(key) is str and not key.isascii() and _lone_surrogate(key) is not None:
+                bad = _lone_surrogate(key)
+                return (_join(field, path),
+                        f"key holds a lone surrogate escape ({bad!a}), not valid Unicode text")
+            if isinstance(child, (dict, list, tuple)):
+                stack.append(((*path, str(key)), depth + 1, child))
+                continue
+            reason = _scalar_problem(child, max_depth, depth + 1)
+            if reason is not None:
+                return _join(field, (*path, str(key))), reason
     return None
 
 
