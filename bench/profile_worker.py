@@ -22,7 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import BENCH_PRINCIPAL, classification_items, cluster, make_store, submit, wait_until
+from harness import (
+    BENCH_PRINCIPAL,
+    classification_items,
+    cluster,
+    cpu_seconds,
+    make_store,
+    submit,
+    wait_until,
+)
 
 
 def main() -> None:
@@ -32,6 +40,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
+    parser.add_argument("--no-spy", action="store_true", help="CPU per item only, no sampling")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -44,7 +53,16 @@ def main() -> None:
         wait_until(lambda: "labeling.start" in c.log("profiled"), timeout_s=60, what="worker")
         store = make_store(c.redis_url)
         raw = c.workdir / "profile.txt"
+        assert c.redis_proc is not None
+        pids = {"worker": worker.pid, "redis": c.redis_proc.pid, "provider": c.provider_pid}
+        before = {k: cpu_seconds(pid) for k, pid in pids.items()}
         batch_id = submit(store, classification_items(args.items))
+        if args.no_spy:
+            started = time.monotonic()
+            wait_until(lambda: store.get_batch(BENCH_PRINCIPAL.team, batch_id).labeled,
+                       timeout_s=600, what="the batch", every_s=0.2)
+            _print_cpu(args, pids, before, time.monotonic() - started)
+            return
         spy = subprocess.Popen(
             [py_spy, "record", "--pid", str(worker.pid), "--format", "raw", "--rate", "250",
              "--nonblocking", *(["--gil"] if args.gil else []), "--output", str(raw)],
@@ -59,6 +77,7 @@ def main() -> None:
             every_s=0.2,
         )
         wall = time.monotonic() - started
+        _print_cpu(args, pids, before, wall)
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
         spy.wait(timeout=60)
         if not raw.exists():
@@ -91,6 +110,15 @@ def main() -> None:
         print("blocked on a Redis reply, by llmlabel caller: % of samples")
         for frame, n in blocked.most_common(12):
             print(f"{100 * n / total:10.1f} | {frame}")
+
+
+def _print_cpu(
+    args: argparse.Namespace, pids: dict[str, int], before: dict[str, float], wall: float
+) -> None:
+    per_item = {k: (cpu_seconds(pid) - before[k]) * 1000 / args.items for k, pid in pids.items()}
+    print(f"{args.items} items in {wall:.1f}s = {args.items / wall:.0f} items/s, 1 worker x "
+          f"{args.concurrency}; CPU ms/item: " + ", ".join(f"{k} {v:.2f}" for k, v in per_item.items())
+          + f"; load average {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """llmlabel against a plain AsyncOpenAI loop at equal concurrency, CPU per item, and fairness.
 
-    python bench/throughput.py [--quick] [--latency-ms 200] [--seconds 8]
+    python bench/throughput.py [--quick] [--latency-ms 200] [--seconds 8] [--flights 16,32,64]
+        [--workers 1,2,4] [--no-sdk] [--no-fairness | --only-fairness]
 
 One run, against the fake provider at --latency-ms (one call per item: it
 agrees with itself, so adaptive sampling stops after the first n=3 call):
 
-1. For 16, 32 and 64 calls in flight: the plain loop (bench/plain_loop.py, its
-   own process, one semaphore), then llmlabel with 1, 2 and 4 workers sharing
-   the same total (LLMLABEL_WORKER_CONCURRENCY = in flight / workers). Items are
+1. For 16, 32 and 64 calls in flight and 1, 2 and 4 processes: the plain loop
+   (bench/plain_loop.py, one semaphore) in that many processes, then llmlabel
+   with that many workers, both splitting the same total evenly
+   (LLMLABEL_WORKER_CONCURRENCY = in flight / workers): each side gets the same
+   number of processes, so the ratio compares the per-call work, not the count. Items are
    submitted over HTTP (`llmlabel serve`) and timed from the submit until no
    item is queued or labeling; the provider's own max-in-flight is printed to
    show the concurrency really was equal. CPU ms per item of the API, the
@@ -77,16 +80,35 @@ def _wait_labeled(store: Store, team: str, batch_id: str, timeout_s: float) -> f
     return time.monotonic()
 
 
-def plain(c: Cluster, in_flight: int, calls: int) -> dict[str, float]:
+def plain(c: Cluster, in_flight: int, calls: int, processes: int) -> dict[str, float]:
+    """The plain loop in `processes` processes (in flight and calls split evenly), started
+    together once all are set up; wall time from the first start to the last end."""
     c.provider_call("POST", "/reset")
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "plain_loop.py"), "--base-url", c.provider_url,
-         "--calls", str(calls), "--concurrency", str(in_flight)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["max_in_flight"] = c.provider_call("GET", "/stats")["max_in_flight"]
-    return result
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "plain_loop.py"), "--base-url", c.provider_url,
+             "--calls", str(calls // processes), "--concurrency", str(in_flight // processes),
+             "--prefix", f"p{i}-", "--wait-for-go"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        for i in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode:
+            raise RuntimeError(f"plain loop failed: {out[-2000:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
+    stats = c.provider_call("GET", "/stats")
+    return {"calls": sum(r["calls"] for r in results), "wall_s": wall,
+            "cpu_s": sum(r["cpu_s"] for r in results), "max_in_flight": stats["max_in_flight"]}
 
 
 def llmlabel(
@@ -130,19 +152,30 @@ def fairness(c: Cluster, base: str, key: str, big_key: str, big_items: int) -> t
     return alone, shared
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(","))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="16 and 32 in flight, shorter runs")
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=None, help="ideal seconds of work per run")
     parser.add_argument("--big-items", type=int, default=20_000)
+    parser.add_argument("--flights", type=_ints, default=None, help="e.g. 16,32,64")
+    parser.add_argument("--workers", type=_ints, default=(1, 2, 4), help="e.g. 1,2,4")
+    parser.add_argument("--no-sdk", action="store_true", help="skip the SDK-client arm")
+    parser.add_argument("--no-fairness", action="store_true", help="skip the fairness case")
+    parser.add_argument("--only-fairness", action="store_true", help="only the fairness case")
     args = parser.parse_args()
     seconds = args.seconds or (4.0 if args.quick else 8.0)
-    flights = (16, 32) if args.quick else (16, 32, 64)
+    flights = args.flights or ((16, 32) if args.quick else (16, 32, 64))
+    if args.only_fairness:
+        flights, args.no_sdk = (), True
     latency_s = args.latency_ms / 1000
     print(machine_info())
     print(f"command: python bench/throughput.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[0]}")
+    print(f"load average at start: {_load()}")
     with cluster() as c:
         c.start_redis()
         c.start_provider(latency_ms=args.latency_ms, latency_jitter_ms=20, disagree_rate=0.0)
@@ -152,42 +185,59 @@ def main() -> None:
         base, api = c.api(c.env())
         ratios: dict[tuple[int, int], float] = {}
         worker_cpu: dict[tuple[int, int], float] = {}
-        print("in flight | arm | items/s | vs plain | max in flight at provider | "
-              "CPU ms/item: api / workers / redis (plain: its process)")
+        if flights:
+            print("the plain loop runs in as many processes as llmlabel has workers (in flight "
+                  "split evenly), started together; 'vs plain' compares those two rows")
+            print("in flight | arm | items/s | vs plain | max in flight at provider | "
+                  "CPU ms/item: api / workers / redis (plain: its processes) | load")
         for in_flight in flights:
             n_items = int(in_flight / latency_s * seconds)
-            p = plain(c, in_flight, n_items)
-            plain_rate = p["calls"] / p["wall_s"]
-            print(f"{in_flight:9} | plain AsyncOpenAI loop | {plain_rate:7.1f} | 1.00 | "
-                  f"{p['max_in_flight']} | {p['cpu_s'] * 1000 / p['calls']:.2f}", flush=True)
-            for workers in (1, 2, 4):
+            for workers in args.workers:
+                p = plain(c, in_flight, n_items, workers)
+                plain_rate = p["calls"] / p["wall_s"]
+                print(f"{in_flight:9} | plain loop, {workers} process(es) x "
+                      f"{in_flight // workers} | {plain_rate:7.1f} | 1.00 | {p['max_in_flight']} | "
+                      f"{p['cpu_s'] * 1000 / p['calls']:.2f} | {_load()}", flush=True)
                 r = llmlabel(c, base, key, api.pid, workers, in_flight // workers, n_items)
                 rate = r["items"] / r["wall_s"]
                 ratios[(in_flight, workers)] = rate / plain_rate
                 worker_cpu[(in_flight, workers)] = r["cpu_workers"]
-                print(f"{in_flight:9} | llmlabel {workers} x {in_flight // workers} | {rate:7.1f} | "
-                      f"{rate / plain_rate:.2f} | {r['max_in_flight']} | {r['cpu_api']:.2f} / "
-                      f"{r['cpu_workers']:.2f} / {r['cpu_redis']:.2f}", flush=True)
-        n_items = int(32 / latency_s * seconds)
-        s = llmlabel(c, base, key, api.pid, 2, 16, n_items, client="sdk")
-        print(f"{32:9} | llmlabel 2 x 16, SDK client | {s['items'] / s['wall_s']:7.1f} | "
-              f"{s['items'] / s['wall_s'] / (32 / latency_s):.2f} of ideal | {s['max_in_flight']} | "
-              f"{s['cpu_api']:.2f} / {s['cpu_workers']:.2f} / {s['cpu_redis']:.2f}", flush=True)
-        alone, shared = fairness(c, base, key, big_key, args.big_items)
-        print(f"fairness, 2 workers x 32: 20-item batch alone {alone:.2f}s, while a "
-              f"{args.big_items}-item batch of another team runs {shared:.2f}s -> "
-              f"{shared / alone:.2f}x", flush=True)
-        print(f"load average at end: {Path('/proc/loadavg').read_text().split()[0]}")
+                print(f"{in_flight:9} | llmlabel {workers} worker(s) x {in_flight // workers} | "
+                      f"{rate:7.1f} | {rate / plain_rate:.2f} | {r['max_in_flight']} | "
+                      f"{r['cpu_api']:.2f} / {r['cpu_workers']:.2f} / {r['cpu_redis']:.2f} | "
+                      f"{_load()}", flush=True)
+        if not args.no_sdk:
+            n_items = int(32 / latency_s * seconds)
+            s = llmlabel(c, base, key, api.pid, 2, 16, n_items, client="sdk")
+            print(f"{32:9} | llmlabel 2 x 16, SDK client | {s['items'] / s['wall_s']:7.1f} | "
+                  f"{s['items'] / s['wall_s'] / (32 / latency_s):.2f} of ideal | "
+                  f"{s['max_in_flight']} | {s['cpu_api']:.2f} / {s['cpu_workers']:.2f} / "
+                  f"{s['cpu_redis']:.2f} | {_load()}", flush=True)
+        fair = None
+        if not args.no_fairness:
+            fair = fairness(c, base, key, big_key, args.big_items)
+            alone, shared = fair
+            print(f"fairness, 2 workers x 32: 20-item batch alone {alone:.2f}s, while a "
+                  f"{args.big_items}-item batch of another team runs {shared:.2f}s -> "
+                  f"{shared / alone:.2f}x", flush=True)
+        print(f"load average at end: {_load()}")
         for in_flight in (32, 64):
             if (in_flight, 2) in ratios:
                 r = ratios[(in_flight, 2)]
                 print(f"target >= 0.90 of the plain loop at {in_flight} in flight, 2 workers: "
                       f"{'met' if r >= 0.9 else 'NOT met'} ({r:.2f})")
-        w = max(worker_cpu.get((f, 2), 0.0) for f in flights)
-        print(f"target worker CPU <= 4 ms per item (2 workers): {'met' if w <= 4 else 'NOT met'} "
-              f"(worst {w:.2f})")
-        print(f"target small batch within 2x of alone: "
-              f"{'met' if shared <= 2 * alone else 'NOT met'} ({shared / alone:.2f}x)")
+        if any(w == 2 for _, w in worker_cpu):
+            w = max(v for (_, n), v in worker_cpu.items() if n == 2)
+            print(f"target worker CPU <= 4 ms per item (2 workers): "
+                  f"{'met' if w <= 4 else 'NOT met'} (worst {w:.2f})")
+        if fair is not None:
+            alone, shared = fair
+            print(f"target small batch within 2x of alone: "
+                  f"{'met' if shared <= 2 * alone else 'NOT met'} ({shared / alone:.2f}x)")
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         description="Calls the OpenAI-compatible server can run at once per worker, 0 = no limit",
     )
     openai_client: Literal["http", "sdk"] = Field(
-        "http", description="openai backend: a direct httpx call (cheaper) or the official SDK"
+        "http", description="openai backend: a direct aiohttp call (cheaper) or the official SDK"
     )
     call_cache_ttl_s: int = Field(
         7 * 24 * 3600,

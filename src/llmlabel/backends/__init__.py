@@ -15,7 +15,7 @@ from llmlabel.errors import ConfigError
 __all__ = ["BACKENDS", "Backend", "BackendProfile", "backend_class", "build_backend"]
 
 BACKENDS: dict[str, tuple[str, str, str]] = {
-    "openai": ("llmlabel.backends.openai_http", "OpenAIHttpBackend", "pip install httpx"),
+    "openai": ("llmlabel.backends.openai_http", "OpenAIHttpBackend", "pip install aiohttp"),
     "openai/sdk": ("llmlabel.backends.openai_backend", "OpenAIBackend", "pip install openai"),
     "anthropic": (
         "llmlabel.backends.anthropic_backend",
@@ -26,7 +26,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
 }
 """backend name -> (module, class, the install command for its SDK).
 
-"openai" is the direct httpx client; the profile option `client: "sdk"` picks
+"openai" is the direct aiohttp client; the profile option `client: "sdk"` picks
 the official SDK instead ("openai/sdk")."""
 
 

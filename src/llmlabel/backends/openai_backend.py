@@ -1,6 +1,6 @@
 """OpenAI and OpenAI-compatible servers (vLLM, llama.cpp server, Ollama) via the official SDK.
 
-The default client is the direct httpx call of `openai_http.py` (the same
+The default client is the direct aiohttp call of `openai_http.py` (the same
 request, a fraction of the CPU); this one is chosen with the profile option
 `client: "sdk"` (`LLMLABEL_OPENAI_CLIENT=sdk`).
 

@@ -1,21 +1,28 @@
-"""OpenAI and OpenAI-compatible servers with one direct httpx POST (the default client).
+"""OpenAI and OpenAI-compatible servers with one direct aiohttp POST (the default client).
 
 The same request body as the SDK path (`openai_backend.chat_request`), sent as
 bytes, and the answer read from plain JSON. Why: profiling a worker showed the
 SDK spending most of its ~3 ms per call building and validating typed request
 and response objects (`openai/_utils/_transform.py`, pydantic models for every
 choice and logprob), work a labeler does not need: llmlabel validates the
-answer text against the task's own schema anyway. The SDK path stays
-available (`client: "sdk"`) for servers or features this one does not cover.
+answer text against the task's own schema anyway. Why aiohttp and not httpx:
+the same POST costs about 1.5 ms of CPU through httpx and httpcore (request
+and response models, anyio streams, a pool that walks every connection per
+request) and about 0.3 ms through aiohttp, whose HTTP parser is compiled
+(bench/RESULTS.md). The SDK path stays available (`client: "sdk"`) for servers
+or features this one does not cover.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import aiohttp
 
 from llmlabel.backends.base import Backend, BackendProfile
 from llmlabel.backends.openai_backend import ChatOptions, api_key_for, chat_request
@@ -26,46 +33,13 @@ from llmlabel.errors import RetryableBackendError
 __all__ = ["OpenAIHttpBackend"]
 
 _DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# Calls in flight per httpx client before another client is opened. httpx's pool
-# walks every one of its connections for each request (expiry and idle checks, a
-# socket poll each): with 64 connections in one pool that walk was a third of the
-# worker's CPU (bench/profile_worker.py), with 4 it is noise.
-_PER_CLIENT = 4
-# Connections each client may keep: never a reconnect (TLS handshake) per call.
-_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-
-
-class _ClientPool:
-    """Small httpx clients, one more whenever every open one has `_PER_CLIENT` calls in flight."""
-
-    def __init__(self, headers: dict[str, str], timeout: float) -> None:
-        self._headers = headers
-        self._timeout = timeout
-        self.clients: list[httpx.AsyncClient] = []
-        self.busy: list[int] = []
-
-    def take(self) -> int:
-        """The index of the least busy client (a new one if all are full), now one busier."""
-        index = min(range(len(self.busy)), key=self.busy.__getitem__, default=-1)
-        if index < 0 or self.busy[index] >= _PER_CLIENT:
-            self.clients.append(
-                httpx.AsyncClient(timeout=self._timeout, limits=_LIMITS, headers=self._headers)
-            )
-            self.busy.append(0)
-            index = len(self.clients) - 1
-        self.busy[index] += 1
-        return index
-
-    def give_back(self, index: int) -> None:
-        self.busy[index] -= 1
-
-    async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+# Connections kept per worker process (one per call in flight, reused: no TLS
+# handshake per call); calls beyond it wait for a free connection.
+_MAX_CONNECTIONS = 256
 
 
 class OpenAIHttpBackend(Backend):
-    """Chat completions with structured output; n choices in one call; plain httpx."""
+    """Chat completions with structured output; n choices in one call; plain aiohttp."""
 
     default_supports_n = True
 
@@ -74,14 +48,27 @@ class OpenAIHttpBackend(Backend):
         self._options = ChatOptions.of(profile)
         base = (profile.base_url or _DEFAULT_BASE_URL).rstrip("/")
         self._url = f"{base}/chat/completions"
-        self._pool = _ClientPool(
-            {
-                "Authorization": f"Bearer {api_key_for(profile)}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            profile.timeout_s,
-        )
+        self._headers = {
+            "Authorization": f"Bearer {api_key_for(profile)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=profile.timeout_s)
+        self._proxy = _proxy_for(self._url)
+        # Made on first use inside the running loop (an aiohttp session belongs to one).
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=_MAX_CONNECTIONS),
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+            self._loop = loop
+        return self._session
 
     async def complete(
         self,
@@ -97,41 +84,52 @@ class OpenAIHttpBackend(Backend):
         body["temperature"] = temperature
         body["max_tokens"] = max_tokens
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        shard = self._pool.take()
         try:
-            response = await self._pool.clients[shard].post(self._url, content=content)
-        except httpx.TimeoutException as exc:
+            async with self._client().post(
+                self._url, data=content, proxy=self._proxy
+            ) as response:
+                status, headers = response.status, response.headers
+                raw = await response.read()
+        except TimeoutError as exc:
             raise RetryableBackendError(f"openai request timed out: {exc!r}") from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise RetryableBackendError(f"openai connection failed: {exc!r}") from exc
-        finally:
-            self._pool.give_back(shard)
-        if response.status_code >= 400:
-            raise error_for_status(
-                "openai", response.status_code, _error_message(response), response.headers
-            )
+        if status >= 400:
+            raise error_for_status("openai", status, _error_message(raw), headers)
         try:
-            data = response.json()
-            return _completion(data, self.profile.model)
+            return _completion(json.loads(raw), self.profile.model)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # A proxy's HTML page or a truncated body: transient as far as we can tell.
             raise RetryableBackendError(
-                f"openai returned an unreadable answer ({response.status_code}): {exc!r}"
+                f"openai returned an unreadable answer ({status}): {exc!r}"
             ) from exc
 
     async def aclose(self) -> None:
-        """Close every client's connections."""
-        await self._pool.aclose()
+        """Close the session's connections."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
 
-def _error_message(response: httpx.Response) -> str:
+def _proxy_for(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for this URL, as httpx read them.
+
+    Read once: aiohttp's `trust_env` reads the environment again for every request.
+    """
+    parts = urlsplit(url)
+    if proxy_bypass(parts.hostname or ""):
+        return None
+    return getproxies().get(parts.scheme) or None
+
+
+def _error_message(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
     try:
-        error = response.json().get("error")
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return text[:500]
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
-    return response.text[:500]
+    return text[:500]
 
 
 def _completion(data: dict[str, Any], model: str) -> Completion:
