@@ -1,6 +1,7 @@
 """Where a worker's CPU goes per call: py-spy samples one `llmlabel worker` at work.
 
-    python bench/profile_worker.py [--items 3000] [--client http|sdk] [--top 30]
+    python bench/profile_worker.py [--items 3000] [--client http|sdk] [--top 30] [--gil]
+        [--concurrency 16] [--latency-ms 0] [--no-spy]
 
 Needs py-spy (`pip install py-spy`; a profiling tool, not a dependency of
 llmlabel). Starts Redis, the fake provider answering at once, one worker
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="the provider's latency")
     parser.add_argument("--no-spy", action="store_true", help="CPU per item only, no sampling")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -47,7 +49,7 @@ def main() -> None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     with cluster() as c:
         c.start_redis()
-        c.start_provider(latency_ms=0, latency_jitter_ms=0, disagree_rate=0.0)
+        c.start_provider(latency_ms=args.latency_ms, latency_jitter_ms=0, disagree_rate=0.0)
         env = c.env(worker_concurrency=args.concurrency, openai_client=args.client)
         worker = c.worker(env, "profiled")
         wait_until(lambda: "labeling.start" in c.log("profiled"), timeout_s=60, what="worker")
@@ -117,7 +119,7 @@ def _print_cpu(
 ) -> None:
     per_item = {k: (cpu_seconds(pid) - before[k]) * 1000 / args.items for k, pid in pids.items()}
     print(f"{args.items} items in {wall:.1f}s = {args.items / wall:.0f} items/s, 1 worker x "
-          f"{args.concurrency}; CPU ms/item: " + ", ".join(f"{k} {v:.2f}" for k, v in per_item.items())
+          f"{args.concurrency}, provider at {args.latency_ms:.0f} ms; CPU ms/item: " + ", ".join(f"{k} {v:.2f}" for k, v in per_item.items())
           + f"; load average {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
 
 

@@ -31,6 +31,7 @@ from llmlabel.tasks import build_task
 
 __all__ = [
     "LabelingRouting",
+    "cached_routing",
     "collect_evidence",
     "fit_for_labeling",
     "note_judgments",
@@ -152,10 +153,27 @@ def routing_for(store: Store, team: str, guideline: Guideline) -> LabelingRoutin
     return LabelingRouting(fit=cached.fit, audit=cached.target is not None)
 
 
+def cached_routing(team: str, guideline: Guideline) -> LabelingRouting | None:
+    """`routing_for` while its cached answer is fresh, None when the store must be asked.
+
+    No store call: the worker's event loop asks this first and sends only a miss
+    (one every few seconds per team and version) to an I/O thread.
+    """
+    cached = _fresh(team, guideline)
+    return None if cached is None else LabelingRouting(fit=cached.fit, audit=cached.target is not None)
+
+
+def _fresh(team: str, guideline: Guideline) -> _Cached | None:
+    cached = _FITS.get((team, guideline.task, guideline.version))
+    if cached is not None and time.monotonic() - cached.at < _CACHE_S:
+        return cached
+    return None
+
+
 def _lookup(store: Store, team: str, guideline: Guideline) -> _Cached:
     key = (team, guideline.task, guideline.version)
-    cached = _FITS.get(key)
-    if cached is not None and time.monotonic() - cached.at < _CACHE_S:
+    cached = _fresh(team, guideline)
+    if cached is not None:
         return cached
     target, _ = target_for(store, team, guideline)
     fit = store.calibration_fit(team, guideline.task, guideline.version) if target else None

@@ -10,6 +10,7 @@ import redis
 
 from llmlabel.domain import ItemState, LabelRecord, Route, Usage
 from llmlabel.settings import Settings
+from llmlabel.spend import Attribution, CallOutcome, CallQuote
 from llmlabel.store import BatchCreate, Store
 from tests.integration.conftest import principal
 
@@ -78,6 +79,29 @@ def submit(store: Store, n: int, *, team: str = "acme", priority: str = "normal"
         request_hash="h",
     )
     return info.id
+
+
+def test_save_counts_the_label_for_calibration_and_settles_in_one_step(cstore: Store) -> None:
+    batch = submit(cstore, 3)
+    work = cstore.claim_labeling(3)
+    quote = CallQuote(
+        model="m", prompt_tokens=1, prompt_tokens_max=2, completion_tokens_max=3, cost_usd_max=0.01
+    )
+    who = Attribution(team="acme", scope=f"batch:{batch}", project="classification", version="v1")
+    rid = "r-save-1"
+    assert cstore.reserve_call(rid, who, quote, 60) == ["ok"]
+    outcome = CallOutcome(usage=Usage(calls=1, prompt_tokens=5), cost_usd=0.001)
+    assert cstore.save_label(work[0], record(work[0].item_id, Route.ACCEPT), (), [(rid, outcome)])
+    audited = record(work[1].item_id, Route.REVIEW).model_copy(update={"audited": True})
+    assert cstore.save_label(work[1], audited)
+    assert cstore.save_label(work[2], record(work[2].item_id, Route.REVIEW))
+    # A refused save (work done twice) counts nothing, but its settle still counts once.
+    again = record(work[0].item_id, Route.ACCEPT)
+    assert not cstore.save_label(work[0], again, (), [(rid, outcome)])
+    # labeled 3; accepted by the threshold: the accepted one and the audited one.
+    assert cstore.labeled_counts("acme", "classification", "v1") == (3, 2)
+    spend = cstore.scope_spend("acme", who.scope)
+    assert (spend.requests, spend.prompt_tokens, spend.reserved_usd) == (1, 5, 0)
 
 
 def test_claim_is_exclusive_takes_only_what_is_asked_and_save_counts_once(cstore: Store) -> None:

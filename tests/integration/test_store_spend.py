@@ -164,3 +164,29 @@ def test_pause_and_resume_keep_what_was_drawn(cstore: Store) -> None:
     assert again[f"{batch_id}:0"].partial == partial and again[f"{batch_id}:1"].partial is None
     assert cstore.get_batch("acme", batch_id).counts[ItemState.LABELING.value] == 3
     assert cstore.resume_batch("acme", batch_id, actor="ops") == 0
+
+
+async def test_deferred_settles_ride_on_the_next_step_and_count_once(cstore: Store) -> None:
+    meter = cstore.spend_meter(WHO, defer_settles=True)
+    first = await meter.reserve(QUOTE)
+    await meter.settle(first, ok())
+    # Answered: kept for the item's next step, still held on the caps meanwhile.
+    assert meter.unsettled == [(first, ok())]
+    assert cstore.scope_spend("acme", WHO.scope).requests == 0
+    # A failed attempt settles at once (its retry must not wait behind its own hold).
+    failed = CallOutcome(usage=Usage(calls=1), cost_usd=0.0, failed=True)
+    await meter.settle(await meter.reserve(QUOTE), failed)
+    spend = cstore.scope_spend("acme", WHO.scope)
+    # The second reservation carried the first settle in the same round trip.
+    assert (spend.requests, spend.failed, spend.prompt_tokens) == (2, 1, 90)
+    assert meter.unsettled == [] and spend.reserved_usd == pytest.approx(0.0)
+    third = await meter.reserve(QUOTE)
+    await meter.settle(third, ok(prompt=10))
+    # Redis lost its scripts (a restart): the pipelined steps load them again.
+    cstore.redis.script_flush()
+    await meter.flush()
+    await meter.flush()  # nothing left: a no-op
+    cstore.settle_calls([(third, ok(prompt=10))])  # sent twice: counted once
+    spend = cstore.scope_spend("acme", WHO.scope)
+    assert (spend.requests, spend.prompt_tokens) == (3, 100)
+    assert spend.reserved_usd == pytest.approx(0.0)

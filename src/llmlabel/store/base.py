@@ -243,6 +243,28 @@ class StoreBase:
         except redis.ResponseError as exc:
             raise StoreError(f"store script {name} failed: {exc}") from exc
 
+    def _run_many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """Run several registered Lua scripts in one round trip (in order, not atomically).
+
+        For steps that need no atomicity with each other (a settle and the label
+        write) but would each cost a round trip. EVALSHA straight away (redis-py's
+        pipelined scripts ask SCRIPT EXISTS first, a round trip of their own); a
+        script Redis lost (restart, SCRIPT FLUSH) did nothing, so it is loaded and
+        run again, alone.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name, keys_, args in calls:
+                pipe.evalsha(self._scripts[name].sha, len(keys_), *keys_, *args)
+            results: list[Any] = pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, redis.exceptions.NoScriptError):
+                results[i] = result = self._run(*calls[i])
+            if isinstance(result, redis.ResponseError):
+                raise StoreError(f"store script {calls[i][0]} failed: {result}") from result
+            if isinstance(result, Exception):
+                raise result
+        return results
+
     def _hash(self, key: str) -> dict[str, str]:
         """HGETALL as str -> str (the client decodes responses)."""
         return cast("dict[str, str]", self.redis.hgetall(key))

@@ -94,14 +94,6 @@ class CalibrationMixin(StoreBase):
         """Add n new judgments of the version; returns how many since its last fit."""
         return int(self.redis.incrby(keys.calibration_judged(team, task, version), n))
 
-    def count_labeled(self, team: str, task: str, version: str, accepted: bool) -> None:
-        """Count a label saved under the version (and whether its threshold accepted it)."""
-        counts = keys.calibration_counts(team, task, version)
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(counts, "labeled", 1)
-            pipe.hincrby(counts, "accepted", int(accepted))
-            pipe.execute()
-
     def labeled_counts(self, team: str, task: str, version: str) -> tuple[int, int]:
         """(labels saved under the version, of them accepted by the threshold)."""
         raw = self._hash(keys.calibration_counts(team, task, version))

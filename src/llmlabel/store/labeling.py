@@ -13,6 +13,7 @@ from llmlabel.domain import Completion, ItemState, LabelRecord, PartialLabel, Ro
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase
 from llmlabel.store.models import ReapReport, WorkItem, latency_bucket
+from llmlabel.store.spend import Settle, settle_step
 
 __all__ = ["LabelingMixin"]
 
@@ -103,13 +104,18 @@ class LabelingMixin(StoreBase):
         work: WorkItem,
         record: LabelRecord,
         cache_writes: Sequence[tuple[str, Completion]] = (),
+        settles: Sequence[Settle] = (),
     ) -> bool:
         """Write label, state, batch counters and usage in one step; False if the lease was lost.
 
         auto_accepted when the record's route is "accept", else needs_review (and
         into the team's review queues). `cache_writes` (call digest, completion)
         enter the team's result cache in the same step, so only calls whose label
-        was stored are ever reused.
+        was stored are ever reused. The version's calibration counters (labeled,
+        accepted by the threshold: audited labels were) count the label in the same
+        step too: once per saved label, never for a refused save. `settles` (the
+        spend meter's deferred ones) go first in the same round trip, whatever
+        becomes of the save: the calls were made either way.
         """
         state = ItemState.AUTO_ACCEPTED if record.route == Route.ACCEPT else ItemState.NEEDS_REVIEW
         usage = record.usage
@@ -118,7 +124,7 @@ class LabelingMixin(StoreBase):
             for digest, completion in cache_writes
             for x in (keys.call_cache(work.team, digest), completion.model_dump_json())
         ]
-        done = self._run(
+        save = (
             "SAVE",
             [keys.labeling_leases()],
             [
@@ -139,10 +145,15 @@ class LabelingMixin(StoreBase):
                 latency_bucket(record.duration_s),
                 usage.cache_hits,
                 max(1, int(self.settings.call_cache_ttl_s)),
+                keys.calibration_counts(work.team, work.task, record.guideline_version),
+                int(record.route == Route.ACCEPT or record.audited),
                 *cached,
             ],
         )
-        return bool(done)
+        if not settles:
+            return bool(self._run(*save))
+        steps = [*map(settle_step, settles), save]
+        return bool(self._run_many(steps)[-1])
 
     def cached_call(self, team: str, digest: str) -> Completion | None:
         """An answered call of this team's result cache, None if absent or expired."""

@@ -144,8 +144,10 @@ return n
 SAVE = script("""
 -- KEYS: labeling leases. ARGV: prefix, team, id, token, now, to_state, record, label,
 --   calls, prompt_tokens, completion_tokens, cached_tokens, cost_usd, duration_s,
---   latency bucket, cache hits, cache ttl, then (cache key, completion JSON) pairs
+--   latency bucket, cache hits, cache ttl, calibration counts key, accepted (0/1),
+--   then (cache key, completion JSON) pairs
 -- The answered calls are cached in the same step: an entry always backs a stored label.
+-- The version's calibration counters count each saved label once, in the same step.
 local prefix, team, id, token, now, to = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local ikey = prefix .. 'i:' .. id
 local f = redis.call('HMGET', ikey, 'state', 'lease', 'batch')
@@ -170,7 +172,9 @@ redis.call('HINCRBY', TOTALS, 'u:completion_tokens', ARGV[11])
 redis.call('HINCRBYFLOAT', TOTALS, 'u:cost_usd', ARGV[13])
 redis.call('HINCRBYFLOAT', TOTALS, 'lat:sum', ARGV[14])
 redis.call('HINCRBY', TOTALS, 'lat:le:' .. ARGV[15], 1)
-for i = 18, #ARGV, 2 do
+redis.call('HINCRBY', ARGV[18], 'labeled', 1)
+redis.call('HINCRBY', ARGV[18], 'accepted', ARGV[19])
+for i = 20, #ARGV, 2 do
   redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ARGV[17])
 end
 return 1

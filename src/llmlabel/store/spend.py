@@ -14,7 +14,7 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ from llmlabel.store.spend_models import (
     spend_of,
 )
 
-__all__ = ["SpendMixin", "StoreMeter", "period_ids"]
+__all__ = ["Settle", "SpendMixin", "StoreMeter", "period_ids", "settle_step"]
 
 # A settled reservation is remembered this long, so a repeated settle is a no-op.
 _SETTLED_TTL_S = 7 * 86400
@@ -66,8 +66,40 @@ def _budget_error(verdict: list[str], quote: CallQuote) -> BudgetExceededError:
     )
 
 
+Settle = tuple[str, CallOutcome]
+"""A reservation and the outcome to settle it with."""
+
+
+def settle_step(settle: Settle) -> tuple[str, list[str], list[Any]]:
+    """The SETTLE script call of one reservation (for `_run_many`)."""
+    reservation, outcome = settle
+    usage = outcome.usage
+    return (
+        "SETTLE",
+        [keys.reservation(reservation), keys.reservations()],
+        [
+            reservation,
+            int(outcome.failed),
+            int(outcome.unknown),
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cached_tokens,
+            repr(outcome.cost_usd),
+            _SETTLED_TTL_S,
+        ],
+    )
+
+
 class StoreMeter:
-    """The ledger meter of one attribution (a `SpendMeter`)."""
+    """The ledger meter of one attribution (a `SpendMeter`).
+
+    With `defer_settles`, the settle of an answered attempt is kept in memory and
+    sent with the next Redis step of the same item instead of on its own: the next
+    reservation, or the label write (`Store.save_label(..., settles=...)`), in one
+    round trip. Failed attempts settle at once, and whoever defers must send what
+    is left (`flush`) on every other way out: a settle that never comes leaves the
+    reservation to the reaper, which counts it at its worst case.
+    """
 
     def __init__(
         self,
@@ -76,6 +108,7 @@ class StoreMeter:
         *,
         hold_s: float,
         offload: Offload | None = None,
+        defer_settles: bool = False,
     ) -> None:
         self.store = store
         self.attribution = attribution
@@ -83,6 +116,23 @@ class StoreMeter:
         # A worker's event loop runs many calls at once: there each Redis step runs in
         # a store thread (`offload`), so no call waits while another's reply is read.
         self._offload = offload
+        self._defer = defer_settles
+        self.unsettled: list[Settle] = []
+
+    def take_unsettled(self) -> list[Settle]:
+        """The deferred settles, handed over to be sent (put back if sending fails)."""
+        taken, self.unsettled = self.unsettled, []
+        return taken
+
+    async def flush(self) -> None:
+        """Send the deferred settles now."""
+        taken = self.take_unsettled()
+        if taken:
+            try:
+                await self._run(self.store.settle_calls, taken)
+            except BaseException:
+                self.unsettled[:0] = taken
+                raise
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._offload is None:
@@ -95,9 +145,15 @@ class StoreMeter:
         reservation = secrets.token_hex(12)
         give_up = time.monotonic() + _WAIT_FOR_ROOM_S
         while True:
-            verdict = await self._run(
-                self.store.reserve_call, reservation, self.attribution, quote, self.hold_s
-            )
+            settles = self.take_unsettled()
+            try:
+                verdict = await self._run(
+                    self.store.reserve_call, reservation, self.attribution, quote, self.hold_s,
+                    settles,
+                )
+            except BaseException:
+                self.unsettled[:0] = settles
+                raise
             if verdict[0] == "ok":
                 return reservation
             if verdict[0] == "denied" or time.monotonic() > give_up:
@@ -105,9 +161,13 @@ class StoreMeter:
             await asyncio.sleep(random.uniform(0.05, 0.3))
 
     async def settle(self, reservation: str, outcome: CallOutcome) -> None:
-        """Count the attempt once and release its reservation."""
-        if reservation:
-            await self._run(self.store.settle_call, reservation, outcome)
+        """Count the attempt once and release its reservation (answered ones maybe later)."""
+        if not reservation:
+            return
+        if self._defer and not outcome.failed:
+            self.unsettled.append((reservation, outcome))
+            return
+        await self._run(self.store.settle_call, reservation, outcome)
 
     async def record_hit(self, model: str) -> None:
         """Count a result-cache hit (free)."""
@@ -125,18 +185,29 @@ class SpendMixin(StoreBase):
         *,
         hold_s: float | None = None,
         offload: Offload | None = None,
+        defer_settles: bool = False,
     ) -> StoreMeter:
         """A meter for calls paid by `attribution`; `hold_s` bounds one attempt (default: timeout + 60 s)."""
         hold = hold_s if hold_s is not None else self.settings.request_timeout_s + 60.0
-        return StoreMeter(self, attribution, hold_s=hold, offload=offload)
+        return StoreMeter(
+            self, attribution, hold_s=hold, offload=offload, defer_settles=defer_settles
+        )
 
     def reserve_call(
-        self, reservation: str, who: Attribution, quote: CallQuote, hold_s: float
+        self,
+        reservation: str,
+        who: Attribution,
+        quote: CallQuote,
+        hold_s: float,
+        settles: Sequence[Settle] = (),
     ) -> list[str]:
-        """One RESERVE step: ['ok'] or ['wait' | 'denied', which, cap, spent, held]."""
+        """One RESERVE step: ['ok'] or ['wait' | 'denied', which, cap, spent, held].
+
+        `settles` (deferred by the meter) are sent first, in the same round trip.
+        """
         now = self._now()
         day, month = period_ids(now)
-        verdict: list[str] = self._run(
+        reserve = (
             "RESERVE",
             [keys.reservation(reservation), keys.reservations()],
             [
@@ -153,27 +224,20 @@ class SpendMixin(StoreBase):
                 month,
             ],
         )
+        if not settles:
+            verdict: list[str] = self._run(*reserve)
+            return verdict
+        verdict = self._run_many([*map(settle_step, settles), reserve])[-1]
         return verdict
 
     def settle_call(self, reservation: str, outcome: CallOutcome) -> bool:
         """One SETTLE step; False when the reservation was counted already."""
-        usage = outcome.usage
-        return bool(
-            self._run(
-                "SETTLE",
-                [keys.reservation(reservation), keys.reservations()],
-                [
-                    reservation,
-                    int(outcome.failed),
-                    int(outcome.unknown),
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                    usage.cached_tokens,
-                    repr(outcome.cost_usd),
-                    _SETTLED_TTL_S,
-                ],
-            )
-        )
+        return bool(self._run(*settle_step((reservation, outcome))))
+
+    def settle_calls(self, settles: Sequence[Settle]) -> None:
+        """Several SETTLE steps in one round trip."""
+        if settles:
+            self._run_many([settle_step(s) for s in settles])
 
     def release_call(self, reservation: str) -> bool:
         """Drop a pending reservation whose request was never sent (nothing is counted)."""

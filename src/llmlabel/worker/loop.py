@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from llmlabel.calibration_jobs import routing_for
-from llmlabel.domain import Completion, Route
+from llmlabel.calibration_jobs import cached_routing, routing_for
+from llmlabel.domain import Completion
 from llmlabel.errors import (
     BackendError,
     BudgetExceededError,
@@ -36,7 +36,7 @@ from llmlabel.settings import Settings
 from llmlabel.spend import Attribution
 from llmlabel.store import Store
 from llmlabel.store.models import WorkItem
-from llmlabel.store.spend import Offload
+from llmlabel.store.spend import Offload, StoreMeter
 from llmlabel.worker.labelers import LabelerPool
 from llmlabel.worker.offline import OfflineRunner
 
@@ -195,59 +195,74 @@ class LabelingLoop:
         cache = None
         if work.cache and self.settings.call_cache_ttl_s > 0:
             cache = ItemCallCache(self.store, work.team, self.offload)
+        meter: StoreMeter | None = None
         try:
-            labeler = self.pool.labeler_for(work)
-            meter = self.store.spend_meter(
-                Attribution(
-                    team=work.team,
-                    scope=f"batch:{work.batch_id}",
-                    project=work.project or work.task,
-                    version=f"{labeler.guideline.version}/{labeler.prompt.version}",
-                ),
-                offload=self.offload,
-            )
-            # The team's calibration fit for the version (cached briefly) routes the label;
-            # while the version has a target precision, accepted labels are drawn for audit.
-            routing = await self.offload(routing_for, self.store, work.team, labeler.guideline)
-            record = await labeler.label(
-                work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
-                calibration=routing.fit, audit=routing.audit,
-            )
-        except BudgetExceededError as exc:
-            # Not labeled and not failed: it waits, with what it drew, for a raised cap or a resume.
             try:
-                paused = await self.offload(
-                    self.store.pause_item, work, f"budget: {exc}", exc.partial
+                labeler = self.pool.labeler_for(work)
+                # Answered attempts settle with the item's next Redis step (the next
+                # reservation or the label write): one round trip fewer per call.
+                meter = self.store.spend_meter(
+                    Attribution(
+                        team=work.team,
+                        scope=f"batch:{work.batch_id}",
+                        project=work.project or work.task,
+                        version=f"{labeler.guideline.version}/{labeler.prompt.version}",
+                    ),
+                    offload=self.offload,
+                    defer_settles=True,
                 )
-            except _STORE_ERRORS as store_exc:
-                logger.warning("label.pause_failed item_id=%s error=%s", work.item_id, store_exc)
+                # The team's calibration fit for the version (cached briefly) routes the
+                # label; while the version has a target precision, accepted labels are
+                # drawn for audit. Only a stale cache entry costs a store call.
+                routing = cached_routing(work.team, labeler.guideline) or await self.offload(
+                    routing_for, self.store, work.team, labeler.guideline
+                )
+                record = await labeler.label(
+                    work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
+                    calibration=routing.fit, audit=routing.audit,
+                )
+            except BudgetExceededError as exc:
+                # Not labeled and not failed: it waits, with what it drew, for a raised cap
+                # or a resume.
+                try:
+                    paused = await self.offload(
+                        self.store.pause_item, work, f"budget: {exc}", exc.partial
+                    )
+                except _STORE_ERRORS as store_exc:
+                    logger.warning(
+                        "label.pause_failed item_id=%s error=%s", work.item_id, store_exc
+                    )
+                    return "lost"
+                return "paused" if paused else "lost"
+            except _ITEM_ERRORS as exc:
+                return await self._fail(work, f"{type(exc).__name__}: {exc}")
+            except _STORE_ERRORS as exc:
+                logger.warning("label.store_failed item_id=%s error=%s", work.item_id, exc)
                 return "lost"
-            return "paused" if paused else "lost"
-        except _ITEM_ERRORS as exc:
-            return await self._fail(work, f"{type(exc).__name__}: {exc}")
-        except _STORE_ERRORS as exc:
-            logger.warning("label.store_failed item_id=%s error=%s", work.item_id, exc)
-            return "lost"
-        except Exception as exc:  # loop edge: a bug must fail the item, not strand it
-            logger.exception("label.crashed item_id=%s", work.item_id)
-            return await self._fail(work, f"internal error: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # loop edge: a bug must fail the item, not strand it
+                logger.exception("label.crashed item_id=%s", work.item_id)
+                return await self._fail(work, f"internal error: {type(exc).__name__}: {exc}")
+            settles = meter.take_unsettled()
+            try:
+                saved = await self.offload(
+                    self.store.save_label, work, record, cache.writes if cache else (), settles
+                )
+            except _STORE_ERRORS as exc:
+                meter.unsettled[:0] = settles  # a repeated settle counts once
+                logger.warning("label.save_failed item_id=%s error=%s", work.item_id, exc)
+                return "lost"
+            return "labeled" if saved else "lost"
+        finally:
+            if meter is not None and meter.unsettled:
+                await asyncio.shield(self._flush_settles(meter))
+
+    async def _flush_settles(self, meter: StoreMeter) -> None:
+        """Send settles the item's last step did not carry (it failed, paused or was cut short)."""
         try:
-            saved = await self.offload(
-                self.store.save_label, work, record, cache.writes if cache else ()
-            )
+            await meter.flush()
         except _STORE_ERRORS as exc:
-            logger.warning("label.save_failed item_id=%s error=%s", work.item_id, exc)
-            return "lost"
-        if not saved:
-            return "lost"
-        try:
-            await self.offload(
-                self.store.count_labeled, work.team, work.task, record.guideline_version,
-                record.route == Route.ACCEPT or record.audited,
-            )
-        except _STORE_ERRORS as exc:  # the label is saved; only calibration misses the item
-            logger.warning("label.index_failed item_id=%s error=%s", work.item_id, exc)
-        return "labeled"
+            # The reaper counts those reservations at their worst case.
+            logger.warning("spend.settle_failed reservations=%d error=%s", len(meter.unsettled), exc)
 
     async def _fail(self, work: WorkItem, error: str) -> str:
         try:

@@ -26,7 +26,7 @@ from typing import Any
 from llmlabel.backends.batch_api import BatchApi, BatchLine, LineResult, batch_api_for
 from llmlabel.backends.sampling import effective_pricing, quote_call
 from llmlabel.calibration_jobs import routing_for
-from llmlabel.domain import PartialLabel, Route, Sample, Usage
+from llmlabel.domain import PartialLabel, Sample, Usage
 from llmlabel.errors import BudgetExceededError, LlmlabelError
 from llmlabel.estimate import OFFLINE_DISCOUNT
 from llmlabel.labeler import Labeler
@@ -246,8 +246,4 @@ class OfflineRunner:
             work.item_id, view, partial.samples, partial.usage,
             calibration=routing.fit, audit=routing.audit,
         )
-        if await self.offload(self.store.save_label, work, record, ()):
-            await self.offload(
-                self.store.count_labeled, work.team, work.task, record.guideline_version,
-                record.route == Route.ACCEPT or record.audited,
-            )
+        await self.offload(self.store.save_label, work, record, ())
