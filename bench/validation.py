@@ -52,9 +52,9 @@ def main() -> None:
     print(f"{'body':<28}{'MB':>6}{'json.loads':>12}{'strict loads':>14}{'parse_json_batch':>18}")
     for nested in (False, True):
         data = body(args.items, nested)
-        plain = best_of(3, lambda: json.loads(data))
-        strict = best_of(3, lambda: loads(data, check=False))
-        full = best_of(3, lambda: parse_json_batch(data, limits))
+        plain = best_of(3, lambda data=data: json.loads(data))
+        strict = best_of(3, lambda data=data: loads(data, check=False))
+        full = best_of(3, lambda data=data: parse_json_batch(data, limits))
         name = f"{args.items:,} items" + (" + nested meta" if nested else "")
         print(f"{name:<28}{len(data) / 1e6:>6.1f}{plain:>11.3f}s{strict:>11.3f}s "
               f"({strict / plain:.2f}x){full:>9.3f}s ({full / plain:.2f}x)")

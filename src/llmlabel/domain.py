@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "TERMINAL_STATES",
     "Choice",
     "Completion",
     "Consensus",
@@ -20,7 +21,6 @@ __all__ = [
     "PartialLabel",
     "Route",
     "Sample",
-    "TERMINAL_STATES",
     "Usage",
 ]
 

@@ -15,17 +15,16 @@ from typing import Any
 import pytest
 import redis
 
-from llmlabel.settings import Settings
-from llmlabel.store import Role, Store
-from tests.integration.conftest import Processes, service_env
-
 # schemathesis (and hypothesis, which it brings) are test extras: missing, this fails loudly.
-import schemathesis  # noqa: E402
-
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+
+from llmlabel.settings import Settings
+from llmlabel.store import Role, Store
+from tests.integration.conftest import Processes, service_env
 
 # The timeout is a hang guard: on 2 busy cores one mode has taken over 200 s.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -114,7 +114,7 @@ class Backend(ABC):
         PermanentBackendError for the rest; never retries by itself.
         """
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release clients and connections."""
 
     @property

@@ -26,11 +26,11 @@ from llmlabel.tasks.similarity import SIMILARITY_METRIC, medoid, similarity
 
 __all__ = [
     "CORRECT_SIMILARITY",
+    "SINGLE_SAMPLE_CONFIDENCE",
     "InstructionInput",
     "InstructionOptions",
     "InstructionTask",
     "RatingLabel",
-    "SINGLE_SAMPLE_CONFIDENCE",
 ]
 
 CORRECT_SIMILARITY = 0.3

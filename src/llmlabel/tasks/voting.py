@@ -15,8 +15,8 @@ from itertools import combinations
 from typing import Generic, TypeVar
 
 __all__ = [
-    "BinaryVote",
     "PRF",
+    "BinaryVote",
     "Vote",
     "binary_vote",
     "majority_vote",
