@@ -229,15 +229,17 @@ def demo(
     if len(worker_envs) > 1:
         _out.print(f"[dim]{len(worker_envs)} workers, one llama.cpp thread each[/]")
     try:
-        with ExitStack() as workers, _child(
+        with ExitStack() as stack, _child(
             [*_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)], env, logs / "api.log"
         ) as api:
+            children = {"the API": (api, logs / "api.log")}
             for i, worker_env in enumerate(worker_envs):
-                name = "worker.log" if i == 0 else f"worker-{i}.log"
-                workers.enter_context(_child([*_CLI, "worker"], worker_env, logs / name))
+                log = logs / ("worker.log" if i == 0 else f"worker-{i}.log")
+                worker = stack.enter_context(_child([*_CLI, "worker"], worker_env, log))
+                children[f"worker {i + 1}"] = (worker, log)
             _wait_http(f"{base}/healthz", api, logs / "api.log")
             batch_ids = _submit_sample(base, keys[Role.SUBMITTER], data_dir or _default_data_dir())
-            _follow(base, keys[Role.SUBMITTER], batch_ids, timeout)
+            _follow(base, keys[Role.SUBMITTER], batch_ids, timeout, children)
             _explain_failures(store, batch_ids)
             _print_next_steps(base, keys, batch_ids, logs)
             if not exit_when_done:
@@ -272,9 +274,22 @@ def _submit_sample(base: str, key: str, data_dir: Path | None) -> list[str]:
     return batch_ids
 
 
-def _follow(base: str, key: str, batch_ids: list[str], timeout_s: float) -> None:
-    """A progress bar over all demo batches until no item is queued or labeling."""
+def _follow(
+    base: str,
+    key: str,
+    batch_ids: list[str],
+    timeout_s: float,
+    children: dict[str, tuple[subprocess.Popen[bytes], Path]],
+) -> None:
+    """A progress bar over all demo batches until no item is queued or labeling.
+
+    Stops with the log to read as soon as the API or every worker has exited
+    (a worker that crashed would otherwise leave the demo waiting until the
+    timeout). Output that is not a terminal gets a plain line per change instead
+    of the bar, which rich draws only on terminals.
+    """
     headers = {"Authorization": f"Bearer {key}"}
+    last_line = ""
     deadline = time.monotonic() + timeout_s
     columns = (
         TextColumn("labeling"),
@@ -302,9 +317,28 @@ def _follow(base: str, key: str, batch_ids: list[str], timeout_s: float) -> None
             )
             if pending == 0:
                 return
+            line = f"labeling: {total - pending}/{total} done, {review} for review, {failed} failed"
+            if not _out.is_terminal and line != last_line:
+                _out.print(line)
+                last_line = line
+            check_children(children)
             if time.monotonic() > deadline:
                 raise ConfigError(f"labeling did not finish within {timeout_s:.0f}s")
             time.sleep(0.5)
+
+
+def check_children(children: dict[str, tuple[subprocess.Popen[bytes], Path]]) -> None:
+    """Raise, naming the log to read, when the API or every worker has exited."""
+    api, api_log = children["the API"]
+    if api.poll() is not None:
+        raise ConfigError(f"the API exited (code {api.returncode}); see {api_log}")
+    workers = [(name, p, log) for name, (p, log) in children.items() if name != "the API"]
+    if workers and all(p.poll() is not None for _, p, _ in workers):
+        name, process, log = workers[0]
+        raise ConfigError(
+            f"every worker exited ({name}: code {process.returncode}) with items still "
+            f"waiting; see {log}"
+        )
 
 
 def _explain_failures(store: Store, batch_ids: list[str]) -> None:
