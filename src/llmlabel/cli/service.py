@@ -298,13 +298,14 @@ def _follow(
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_out) as progress:
+    # One client for the whole wait: a new one per poll built a TLS context each time
+    # (a fifth of a core, taken from the local model the demo waits for).
+    with Progress(*columns, console=_out) as progress, httpx.Client(
+        base_url=base, headers=headers, timeout=10
+    ) as http:
         bar = progress.add_task("", total=None)
         while True:
-            infos = [
-                httpx.get(f"{base}/v1/batches/{b}", headers=headers, timeout=10).json()
-                for b in batch_ids
-            ]
+            infos = [http.get(f"/v1/batches/{b}").json() for b in batch_ids]
             total = sum(i["total"] for i in infos)
             pending = sum(i["counts"]["queued"] + i["counts"]["labeling"] for i in infos)
             review = sum(i["counts"]["needs_review"] for i in infos)
@@ -324,7 +325,7 @@ def _follow(
             check_children(children)
             if time.monotonic() > deadline:
                 raise ConfigError(f"labeling did not finish within {timeout_s:.0f}s")
-            time.sleep(0.5)
+            time.sleep(1.0)
 
 
 def check_children(children: dict[str, tuple[subprocess.Popen[bytes], Path]]) -> None:
