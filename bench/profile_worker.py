@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--no-spy", action="store_true", help="CPU per item only, no sampling")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(py_spy).exists():
+    if not args.no_spy and not Path(py_spy).exists():
         raise SystemExit("py-spy is not installed: pip install py-spy")
     with cluster() as c:
         c.start_redis()
