@@ -146,6 +146,9 @@ class LabelRecord(BaseModel):
     threshold: float | None = None
     fit_id: str | None = None
     audited: bool = False
+    # Accepted by routing but sent to review because its batch is a pilot (every item
+    # of a pilot is reviewed); counted as accepted by the calibration counters.
+    pilot: bool = False
 
 
 class PartialLabel(BaseModel):

@@ -123,6 +123,7 @@ class Labeler:
         cache: CallCache | None = None,
         calibration: CalibrationFit | None = None,
         audit: bool | None = None,
+        pilot: bool = False,
     ) -> LabelRecord:
         """Label one item. Raises InputError for a bad item and BackendError when the provider fails.
 
@@ -131,7 +132,8 @@ class Labeler:
         `resume` to go on exactly there (the interrupted round first). With a
         `cache`, a call answered before is reused instead of made again.
         `calibration` and `audit` override the labeler's own for this item (a
-        worker shares one labeler among teams, each with its own fit).
+        worker shares one labeler among teams, each with its own fit). `pilot`: the
+        item's batch is a pilot (see `record`).
         """
         view = self.task.validate_input(item)
         policy = self.guideline.sampling
@@ -162,7 +164,9 @@ class Labeler:
             samples = sorted([*samples, *drawn[0]], key=lambda s: s.index)
             exc.partial = PartialLabel(samples=samples, usage=usage + drawn[1], round_end=round_end)
             raise
-        record = self.record(item_id, view, samples, usage, calibration=calibration, audit=audit)
+        record = self.record(
+            item_id, view, samples, usage, calibration=calibration, audit=audit, pilot=pilot
+        )
         record.duration_s = round(time.perf_counter() - started, 6)
         return record
 
@@ -175,8 +179,13 @@ class Labeler:
         *,
         calibration: CalibrationFit | None = None,
         audit: bool | None = None,
+        pilot: bool = False,
     ) -> LabelRecord:
-        """The consensus, confidence and route of the samples drawn for one item."""
+        """The consensus, confidence and route of the samples drawn for one item.
+
+        `pilot`: the item's batch is a pilot, so a label routing would accept goes to
+        review too (not audited: a pilot reviews everything, nothing is drawn).
+        """
         consensus = self.task.aggregate(view, samples)
         valid = sum(1 for s in samples if s.valid)
         if samples and valid < len(samples):
@@ -195,6 +204,10 @@ class Labeler:
         ):
             # Also reviewed, blind: the decision measures the precision of accepted labels.
             route, audited = Route.REVIEW, True
+        piloted = pilot and route == Route.ACCEPT
+        if piloted:
+            # First, so reviewers still see only "pilot batch, confidence 0.95".
+            route, reason = Route.REVIEW, f"pilot batch, {reason}"
         return LabelRecord(
             id=item_id,
             task=self.task.name,
@@ -217,6 +230,7 @@ class Labeler:
             threshold=cutoff.threshold if cutoff else self.guideline.routing.threshold,
             fit_id=cutoff.fit_id if cutoff else None,
             audited=audited,
+            pilot=piloted,
         )
 
     def replay_adaptive(self, item: dict[str, Any], record: LabelRecord) -> LabelRecord:

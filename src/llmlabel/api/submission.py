@@ -34,6 +34,7 @@ from llmlabel.validation import (
 )
 
 __all__ = [
+    "DEFAULT_PILOT_SHARE",
     "MAX_NESTING",
     "MAX_REPORTED",
     "BatchSubmit",
@@ -50,6 +51,9 @@ MAX_NESTING = MAX_DEPTH
 """Deepest nesting of objects and arrays inside one item (see `llmlabel.validation`)."""
 
 _URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+DEFAULT_PILOT_SHARE = 0.3
+"""Share of a pilot batch's items reviewed twice when the body names none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,15 @@ class BatchSubmit(BaseModel):
     mode: Literal["sync", "offline"] = Field(
         "sync", description="offline: the provider's batch API (about half price, within 24 h)"
     )
+    pilot: bool = Field(
+        False, description="A pilot: every item goes to review whatever its confidence, a "
+        "share of them to a second reviewer; GET /v1/batches/{id}/feedback reports on it"
+    )
+    double_review_share: float | None = Field(
+        None, ge=0, le=1, allow_inf_nan=False,
+        description=f"Pilot only: share of items also reviewed a second time "
+        f"(default {DEFAULT_PILOT_SHARE})",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,9 @@ class Submission:
     cache: bool = True
     max_cost_usd: float | None = None
     mode: Literal["sync", "offline"] = "sync"
+    pilot: bool = False
+    # A pilot's share of items reviewed twice (None for other batches).
+    double_review_share: float | None = None
 
 
 def _too_large(limit: str, allowed: int, actual: int, what: str) -> PayloadTooLargeError:
@@ -228,7 +244,19 @@ def parse_json_batch(body: bytes, limits: Limits) -> Submission:
         cache=submit.cache,
         max_cost_usd=submit.max_cost_usd,
         mode=submit.mode,
+        **_pilot_fields(submit.pilot, submit.double_review_share),
     )
+
+
+def _pilot_fields(pilot: bool, share: float | None, **location: object) -> dict[str, Any]:
+    """A pilot's flag and second-review share; a share without `pilot` is refused (422)."""
+    if not pilot:
+        if share is not None:
+            raise _invalid("only a pilot batch takes a share; add \"pilot\": true",
+                           "double_review_share", **location)
+        return {}
+    return {"pilot": True,
+            "double_review_share": DEFAULT_PILOT_SHARE if share is None else share}
 
 
 def parse_ndjson_batch(
@@ -242,6 +270,8 @@ def parse_ndjson_batch(
     callback_url: str | None = None,
     priority: Priority = "normal",
     cache: bool = True,
+    pilot: bool = False,
+    double_review_share: float | None = None,
 ) -> Submission:
     """An NDJSON body (one item per line; blank lines ignored) -> Submission."""
     lines = body.split(b"\n")
@@ -282,6 +312,7 @@ def parse_ndjson_batch(
         callback_url=callback_url,
         priority=priority,
         cache=cache,
+        **_pilot_fields(pilot, double_review_share, **{"in": "query"}),
     )
 
 
@@ -325,5 +356,8 @@ def request_hash(submission: Submission) -> str:
         canonical["mode"] = submission.mode
     if submission.project is not None:
         canonical["project"] = submission.project
+    if submission.pilot:
+        canonical["pilot"] = True
+        canonical["double_review_share"] = submission.double_review_share
     data = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode("utf-8")).hexdigest()

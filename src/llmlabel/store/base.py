@@ -132,6 +132,8 @@ def batch_info(
         projected_cost_usd=_projected_cost(counts, total, spend.cost_usd),
         priority=fields.get("priority") or "normal",  # type: ignore[arg-type]
         cache=fields.get("cache", "1") != "0",
+        pilot=fields.get("pilot") == "1",
+        double_review_share=float(fields["r2share"]) if fields.get("pilot") == "1" else None,
     )
 
 

@@ -88,6 +88,9 @@ class BatchesMixin(StoreBase):
             "cache": "1" if batch.cache else "0",
             f"c:{ItemState.QUEUED.value}": str(total),
         }
+        if batch.pilot:
+            fields["pilot"] = "1"
+            fields["r2share"] = repr(float(batch.double_review_share or 0.0))
         if batch.max_cost_usd is not None:
             fields["max_cost_usd"] = repr(float(batch.max_cost_usd))
         flat = [x for pair in fields.items() for x in pair]

@@ -19,7 +19,7 @@ __all__ = ["LabelingMixin"]
 
 _REAP_LIMIT = 1000
 _MAX_ERROR_CHARS = 2000
-_CLAIM_FIELDS = 15
+_CLAIM_FIELDS = 16
 
 
 class LabelingMixin(StoreBase):
@@ -47,7 +47,7 @@ class LabelingMixin(StoreBase):
             team, item_id, batch_id, client_id, task, input_json, gv, pv, attempts, partial = flat[
                 i : i + 10
             ]
-            cache, project, gh, ph, mp = flat[i + 10 : i + _CLAIM_FIELDS]
+            cache, project, gh, ph, mp, pilot = flat[i + 10 : i + _CLAIM_FIELDS]
             out.append(
                 WorkItem(
                     item_id=item_id,
@@ -66,6 +66,7 @@ class LabelingMixin(StoreBase):
                     guideline_hash=gh or None,
                     prompt_hash=ph or None,
                     model_profile=mp or None,
+                    pilot=pilot == "1",
                 )
             )
         return out
@@ -109,10 +110,10 @@ class LabelingMixin(StoreBase):
         """Write label, state, batch counters and usage in one step; False if the lease was lost.
 
         auto_accepted when the record's route is "accept", else needs_review (and
-        into the team's review queues). `cache_writes` (call digest, completion)
+        into the team's review queues; a pilot's labels are all routed to review). `cache_writes` (call digest, completion)
         enter the team's result cache in the same step, so only calls whose label
         was stored are ever reused. The version's calibration counters (labeled,
-        accepted by the threshold: audited labels were) count the label in the same
+        accepted by the threshold: audited and pilot labels were) count the label in the same
         step too: once per saved label, never for a refused save. `settles` (the
         spend meter's deferred ones) go first in the same round trip, whatever
         becomes of the save: the calls were made either way.
@@ -146,7 +147,7 @@ class LabelingMixin(StoreBase):
                 usage.cache_hits,
                 max(1, int(self.settings.call_cache_ttl_s)),
                 keys.calibration_counts(work.team, work.task, record.guideline_version),
-                int(record.route == Route.ACCEPT or record.audited),
+                int(record.route == Route.ACCEPT or record.audited or record.pilot),
                 *cached,
             ],
         )

@@ -42,10 +42,10 @@ return #ARGV - 3
 CLAIM_LABELING = script("""
 -- KEYS: labeling leases. ARGV: root, now, lease_until, token, want
 -- Moves up to `want` queued items to labeling under one lease, fairly across teams and
--- batches. Returns 15 fields per item: team, item id, batch, client id, task, input,
+-- batches. Returns 16 fields per item: team, item id, batch, client id, task, input,
 -- guideline version, prompt version, attempts, partial label JSON ('' = none), cache
 -- ('0' = the batch opted out), then project, guideline hash, prompt hash, model profile
--- ('' for items stored before projects).
+-- ('' for items stored before projects), pilot ('1' = every label goes to review).
 local root, now, lease_until, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local want = tonumber(ARGV[5])
 local out, got = {}, 0
@@ -94,6 +94,7 @@ while got < want and budget > 0 do
         for j = 1, 8 do out[#out + 1] = f[j] or '' end
         out[#out + 1] = redis.call('HGET', bkey, 'cache') or '1'
         for j = 9, 12 do out[#out + 1] = f[j] or '' end
+        out[#out + 1] = redis.call('HGET', bkey, 'pilot') or ''
         got = got + 1
       end
     end

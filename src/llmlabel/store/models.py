@@ -82,6 +82,9 @@ class BatchCreate(BaseModel):
     priority: Priority = "normal"
     # Reuse answers of identical provider calls (the result cache); False: always call.
     cache: bool = True
+    # A pilot: every item goes to review, `double_review_share` of them twice.
+    pilot: bool = False
+    double_review_share: float | None = None
 
 
 class CallbackStatus(BaseModel):
@@ -136,6 +139,9 @@ class BatchInfo(BaseModel):
     spend: Spend = Field(default_factory=Spend)
     # spend so far x total / items that finished labeling (None before the first).
     projected_cost_usd: float | None = None
+    # A pilot batch: every item reviewed, this share of them by a second reviewer too.
+    pilot: bool = False
+    double_review_share: float | None = None
 
 
 class SecondReview(BaseModel):
@@ -249,6 +255,8 @@ class WorkItem(BaseModel):
     guideline_hash: str | None = None
     prompt_hash: str | None = None
     model_profile: str | None = None
+    # The item's batch is a pilot: its label goes to review whatever the routing says.
+    pilot: bool = False
 
 
 class ReapReport(BaseModel):

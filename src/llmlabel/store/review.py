@@ -144,7 +144,7 @@ class ReviewMixin(SecondReviewMixin):
                 comment or "",
                 principal.name or principal.key_id,
                 AUDIT_MAX,
-                "1" if decision != Decision.SKIP and self._draw_second_review() else "0",
+                "1" if decision != Decision.SKIP and self._draw_second_review(team, item_id) else "0",
                 principal.key_id,
                 HISTORY_MAX,
             ],

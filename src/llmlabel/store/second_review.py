@@ -1,7 +1,7 @@
 """Second reviews: a share of decided items goes once to another reviewer, for reviewer agreement.
 
 After a first decision (approve, fix or reject; not skip), `decide` draws with
-probability `settings.double_review_share` whether the item also goes to the
+probability `settings.double_review_share` (a pilot batch: its own share) whether the item also goes to the
 second-review queues (`rq2`). The item keeps its final state, label and batch
 counters: the first decision wins, and the second one is only recorded next to
 it (`ItemView.second_review`), for `GET /v1/agreement`. A claim looks at the
@@ -22,7 +22,7 @@ from llmlabel.domain import LabelRecord
 from llmlabel.errors import LeaseError, NotFoundError
 from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
-from llmlabel.store.base import AUDIT_MAX, StoreBase, item_view
+from llmlabel.store.base import AUDIT_MAX, StoreBase, item_view, split_item_id
 from llmlabel.store.models import Decision, ItemView, Principal, ReviewClaim
 
 __all__ = ["SecondReviewMixin", "iso_time"]
@@ -46,9 +46,17 @@ def llm_label(fields: dict[str, str]) -> dict[str, Any] | None:
 class SecondReviewMixin(StoreBase):
     """Queue, claim, renew and decide second reviews."""
 
-    def _draw_second_review(self) -> bool:
-        """Whether the item just decided also goes to a second reviewer."""
+    def _draw_second_review(self, team: str, item_id: str) -> bool:
+        """Whether the item just decided also goes to a second reviewer.
+
+        A pilot batch's own share (`r2share`, set at submit) wins over the setting.
+        """
         share = self.settings.double_review_share
+        split = split_item_id(item_id)
+        if split is not None:
+            pilot, own = self.redis.hmget(keys.batch(team, split[0]), ["pilot", "r2share"])
+            if self._text(pilot) == "1" and own is not None:
+                share = float(self._text(own) or 0.0)
         return share > 0 and random.random() < share
 
     def _claim_second(

@@ -219,7 +219,7 @@ class LabelingLoop:
                 )
                 record = await labeler.label(
                     work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
-                    calibration=routing.fit, audit=routing.audit,
+                    calibration=routing.fit, audit=routing.audit, pilot=work.pilot,
                 )
             except BudgetExceededError as exc:
                 # Not labeled and not failed: it waits, with what it drew, for a raised cap

@@ -240,10 +240,10 @@ class OfflineRunner:
         await self.offload(self.store.settle_call, line.reservation, outcome)
 
     async def _save(self, labeler: Labeler, work: WorkItem, view: Any, partial: PartialLabel) -> None:
-        # Routed like an online label: the team's calibration fit and the blind audit.
+        # Routed like an online label: the team's calibration fit, the blind audit, pilots.
         routing = await self.offload(routing_for, self.store, work.team, labeler.guideline)
         record = labeler.record(
             work.item_id, view, partial.samples, partial.usage,
-            calibration=routing.fit, audit=routing.audit,
+            calibration=routing.fit, audit=routing.audit, pilot=work.pilot,
         )
         await self.offload(self.store.save_label, work, record, ())

@@ -41,7 +41,14 @@ from llmlabel.store import Store
 from llmlabel.store.models import ItemView
 from llmlabel.tasks import Task, build_task
 
-__all__ = ["AgreementGroup", "AgreementReport", "ConsensusRecomputer", "group_pairs", "router"]
+__all__ = [
+    "AgreementGroup",
+    "AgreementReport",
+    "ConsensusRecomputer",
+    "group_pairs",
+    "reviewed_items",
+    "router",
+]
 
 router = api_router(prefix="/v1/agreement", tags=["agreement"])
 
@@ -198,7 +205,8 @@ def group_pairs(
     return report
 
 
-def _reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[ItemView]:
+def reviewed_items(store: Store, team: str, batch_ids: list[str]) -> Iterator[ItemView]:
+    """The approved, fixed and rejected items of some of the team's batches."""
     for batch_id in batch_ids:
         for state in REVIEWED_STATES:
             offset = 0
@@ -227,7 +235,7 @@ def agreement_report(
         if (task is None or info.task == task)
         and any(info.counts.get(state.value, 0) for state in REVIEWED_STATES)
     ]
-    items = _reviewed_items(store, principal.team, [info.id for info in infos])
+    items = reviewed_items(store, principal.team, [info.id for info in infos])
     recomputer = ConsensusRecomputer.for_team(projects, principal.team)
     return AgreementReport(
         team=principal.team,

@@ -99,6 +99,18 @@ _SUBMIT_BODY_DOC: dict[str, Any] = {
                         },
                         "max_cost_usd": {"type": "number", "minimum": 0},
                         "mode": {"type": "string", "enum": ["sync", "offline"]},
+                        "pilot": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "Every item goes to review, a share twice; "
+                            "GET /v1/batches/{id}/feedback reports where people and the "
+                            "LLM disagree",
+                        },
+                        "double_review_share": {
+                            "type": "number", "minimum": 0, "maximum": 1,
+                            "description": "Pilot only: share of items reviewed twice "
+                            "(default 0.3)",
+                        },
                     },
                 }
             },
@@ -152,6 +164,11 @@ def submit_batch(
     mode: Annotated[
         Literal["sync", "offline"] | None, Query(description="NDJSON: sync or offline")
     ] = None,
+    pilot: Annotated[bool, Query(description="NDJSON: a pilot batch (all reviewed)")] = False,
+    double_review_share: Annotated[
+        float | None,
+        Query(ge=0, le=1, allow_inf_nan=False, description="NDJSON: a pilot's twice-reviewed share"),
+    ] = None,
     dry_run: Annotated[
         bool, Query(description="Estimate the cost and calls; store and label nothing")
     ] = False,
@@ -172,7 +189,8 @@ def submit_batch(
         submission = parse_ndjson_batch(
             body, limits, task=task, project=project, guideline_version=guideline_version,
             prompt_version=prompt_version, callback_url=callback_url,
-            priority=priority, cache=cache,
+            priority=priority, cache=cache, pilot=pilot,
+            double_review_share=double_review_share,
         )
         submission.max_cost_usd = max_cost_usd
         submission.mode = mode or "sync"
@@ -234,6 +252,8 @@ def submit_batch(
             cache=submission.cache,
             max_cost_usd=submission.max_cost_usd,
             mode=submission.mode,
+            pilot=submission.pilot,
+            double_review_share=submission.double_review_share,
         ),
         idempotency_key=idempotency_key,
         request_hash=request_hash(submission),
