@@ -18,7 +18,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    TypeAdapter,
+    ValidationError,
+)
 
 from llmlabel.errors import InputError, InvalidInputError, PayloadTooLargeError
 from llmlabel.store.models import Priority
@@ -95,11 +104,11 @@ class BatchSubmit(BaseModel):
     mode: Literal["sync", "offline"] = Field(
         "sync", description="offline: the provider's batch API (about half price, within 24 h)"
     )
-    pilot: bool = Field(
+    pilot: StrictBool = Field(
         False, description="A pilot: every item goes to review whatever its confidence, a "
         "share of them to a second reviewer; GET /v1/batches/{id}/feedback reports on it"
     )
-    double_review_share: float | None = Field(
+    double_review_share: StrictFloat | None = Field(
         None, ge=0, le=1, allow_inf_nan=False,
         description=f"Pilot only: share of items also reviewed a second time "
         f"(default {DEFAULT_PILOT_SHARE})",
