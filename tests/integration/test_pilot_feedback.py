@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from llmlabel.store import Role, Store
 from tests.integration.conftest import Processes, service_env
+from tests.integration.test_ui_review import CHROMIUM_ARGS, PageErrors, chromium_path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 Headers = dict[str, str]
 TEAM = "pilots"
@@ -161,3 +163,29 @@ def test_a_pilot_reviews_everything_twice_and_reports_where_people_disagree(
     assert missing.headers["content-type"].startswith("application/problem+json")
     theirs = client.get("/v1/projects/ner/feedback", headers=outsider)
     assert theirs.status_code == 200 and theirs.json()["report"]["reviewed"] == 0
+
+    # The operator page shows the same report: the pilot batch, then the version's.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_context(base_url=str(client.base_url),
+                                   viewport={"width": 1400, "height": 1000}).new_page()
+        errors = PageErrors()
+        errors.watch(page)
+        page.set_default_timeout(15_000)
+        page.goto("/ui/operator")
+        page.fill("#api-key", operator["Authorization"].removeprefix("Bearer "))
+        page.click("#signin-submit")
+        expect(page.locator(f"#batches tr[data-batch='{batch_id}'] .pill-pilot")).to_have_text("pilot")
+        page.select_option("#feedback-source", f"batch:{batch_id}")
+        expect(page.locator("#feedback-summary")).to_contain_text(
+            "6 reviewed (2 approved, 3 fixed, 1 rejected) · fix rate 60.0%")
+        person_row = page.locator("#feedback-table tr[data-row='person']")
+        expect(person_row.locator(".fix-rate")).to_have_text("100%")
+        expect(person_row).to_contain_text("no span → person ×2")
+        expect(person_row).to_contain_text("“Alice”")
+        expect(person_row).to_contain_text("0.64")
+        page.select_option("#feedback-source", "project:ner")
+        expect(page.locator("#feedback-summary")).to_contain_text("6 reviewed")
+        expect(page.locator("#feedback-summary")).to_contain_text("3 batches")
+        browser.close()
+    assert not list(errors), list(errors)
