@@ -247,3 +247,18 @@ def test_strict_json_refuses_nan_deep_nesting_and_lone_surrogates() -> None:
     ok_nested = "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1)
     body = b'{"task": "ner", "items": [{"id": "a", "text": "t", "m": ' + ok_nested.encode() + b"}]}"
     assert len(parse_json_batch(body, limits).items) == 1
+
+
+def test_a_pilot_takes_its_share_default_and_changes_the_request_hash() -> None:
+    body = {"task": "ner", "items": [{"id": "a", "text": "t"}]}
+    plain = parse_json_batch(json.dumps(body).encode(), LIMITS)
+    pilot = parse_json_batch(json.dumps(body | {"pilot": True}).encode(), LIMITS)
+    half = parse_ndjson_batch(b'{"id": "a", "text": "t"}', LIMITS, task="ner", pilot=True,
+                              double_review_share=0.5)
+    assert (plain.pilot, plain.double_review_share) == (False, None)
+    assert (pilot.pilot, pilot.double_review_share) == (True, 0.3)
+    assert half.double_review_share == 0.5
+    assert len({request_hash(plain), request_hash(pilot), request_hash(half)}) == 3
+    problem = raises(422, parse_json_batch,
+                     json.dumps(body | {"double_review_share": 0.5}).encode(), LIMITS)
+    assert [e["field"] for e in problem.errors or []] == ["double_review_share"]

@@ -192,3 +192,14 @@ async def test_v2_stops_on_a_unanimous_pair_and_on_a_clear_majority(repo_root: P
     assert second.signals["samples"] == 4.0 and second.signals["valid_share"] == 1.0
     # v2 quotes the item as a JSON string
     assert '"ok"' in backend.calls[-1]["messages"][-1].content
+
+
+async def test_a_pilot_sends_an_accepted_label_to_review_and_keeps_the_reason(
+    repo_root: Path,
+) -> None:
+    labeler, _ = make_labeler(repo_root, [sentiment("positive")] * 6)
+    record = await labeler.label("p", {"id": "p", "text": "I love it"}, pilot=True)
+    assert (record.route, record.pilot, record.audited) == (Route.REVIEW, True, False)
+    assert record.reason.startswith("pilot batch, confidence 1.00 >= threshold")
+    plain = await labeler.label("q", {"id": "q", "text": "I love it"})
+    assert (plain.route, plain.pilot) == (Route.ACCEPT, False)
