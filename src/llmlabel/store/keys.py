@@ -55,6 +55,10 @@ __all__ = [
     "new_batch_id",
     "offline_due",
     "offline_job",
+    "pool",
+    "pool_flags",
+    "pool_ids",
+    "pool_rev",
     "project",
     "project_hashes",
     "project_history",
@@ -390,6 +394,26 @@ def project_stack(team: str, name: str) -> str:
 def project_history(team: str, name: str) -> str:
     """List of the project's audit events (JSON), newest first."""
     return f"{team_prefix(team)}p:{name}:history"
+
+
+def pool(team: str, name: str) -> str:
+    """Hash: example id -> JSON PoolExample of a project's example pool (Lua: `p:{proj}:pool`)."""
+    return f"{project(team, name)}:pool"
+
+
+def pool_flags(team: str, name: str) -> str:
+    """Hash: example id -> "pinned" or "excluded" (an operator's choice survives re-decisions)."""
+    return f"{pool(team, name)}:flags"
+
+
+def pool_ids(team: str, name: str) -> str:
+    """Sorted set of the pool's example ids by the time each first entered (listing order)."""
+    return f"{pool(team, name)}:ids"
+
+
+def pool_rev(team: str, name: str) -> str:
+    """String counter bumped with every pool change: workers reload a snapshot when it moves."""
+    return f"{pool(team, name)}:rev"
 
 
 def relabel(team: str, batch_id: str) -> str:

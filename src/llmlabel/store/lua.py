@@ -164,6 +164,7 @@ local event = '{"at":' .. now .. ',"actor":' .. cjson.encode(ARGV[8]) .. ',"acti
 redis.call('LPUSH', prefix .. 'audit', event)
 redis.call('LTRIM', prefix .. 'audit', 0, tonumber(ARGV[9]) - 1)
 if decision ~= 'skip' then push_history(prefix, ARGV[11], event, ARGV[12]) end
+if decision == 'approve' or decision == 'fix' then pool_add(prefix, ikey, id, decision, label, now) end
 return to
 """)
 

@@ -117,6 +117,35 @@ local function push_history(prefix, key_id, event, max)
   redis.call('LTRIM', prefix .. 'rh:' .. key_id, 0, tonumber(max) - 1)
 end
 
+-- The example pool of the item's project (`{prefix}p:{proj}:pool`, see store/pool.py): an
+-- approved or fixed decision enters it with the item's input and final label, in the
+-- decision's own step. An operator's edit (stored JSON starting '{"edited":true') stays.
+local function pool_add(prefix, ikey, id, source, label, now)
+  local f = redis.call('HMGET', ikey, 'proj', 'input', 'task')
+  if not f[1] or f[1] == '' or not label or label == '' or label == 'null' then return end
+  local base = prefix .. 'p:' .. f[1] .. ':pool'
+  local current = redis.call('HGET', base, id)
+  if current and string.sub(current, 1, 14) == '{"edited":true' then return end
+  redis.call('HSET', base, id, '{"edited":false,"id":' .. cjson.encode(id) .. ',"source":"' .. source
+    .. '","task":' .. cjson.encode(f[3]) .. ',"item_id":' .. cjson.encode(id) .. ',"input":' .. f[2]
+    .. ',"label":' .. label .. ',"at":' .. now .. '}')
+  redis.call('ZADD', base .. ':ids', 'NX', now, id)
+  redis.call('INCR', base .. ':rev')
+end
+
+-- An undone decision takes its example back out (unless an operator edited it).
+local function pool_remove(prefix, ikey, id)
+  local proj = redis.call('HGET', ikey, 'proj')
+  if not proj or proj == '' then return end
+  local base = prefix .. 'p:' .. proj .. ':pool'
+  local current = redis.call('HGET', base, id)
+  if not current or string.sub(current, 1, 14) == '{"edited":true' then return end
+  redis.call('HDEL', base, id)
+  redis.call('HDEL', base .. ':flags', id)
+  redis.call('ZREM', base .. ':ids', id)
+  redis.call('INCR', base .. ':rev')
+end
+
 -- Return expired review leases of one team to needs_review, at their old queue place.
 local function release_expired(prefix, now)
   local ids = redis.call('ZRANGEBYSCORE', prefix .. 'rl', '-inf', now, 'LIMIT', 0, 200)

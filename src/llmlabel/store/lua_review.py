@@ -30,6 +30,7 @@ if now - tonumber(f[3]) > tonumber(ARGV[5]) then return {'expired', f[1]} end
 if f[8] == 'in_review' or f[8] == 'done' then return {'second', f[1]} end
 local to = f[4]
 if not move(prefix, ikey, id, f[1], to, now) then return {'missing', ''} end
+if f[1] == 'approved' or f[1] == 'fixed' then pool_remove(prefix, ikey, id) end
 if f[5] == '' then redis.call('HDEL', ikey, 'label') else redis.call('HSET', ikey, 'label', f[5]) end
 if f[6] == '' then redis.call('HDEL', ikey, 'source') else redis.call('HSET', ikey, 'source', f[6]) end
 redis.call('HDEL', ikey, 'comment', @UNDO_FIELDS@)
@@ -86,6 +87,7 @@ for i = 8, #ARGV do
       .. f[2] .. ',"bulk":true},"comment":' .. comment_json .. '}'
     redis.call('LPUSH', prefix .. 'audit', event)
     push_history(prefix, key_id, event, ARGV[7])
+    pool_add(prefix, ikey, id, 'approve', f[2], now)
     out[#out + 1] = 'ok'
   else
     out[#out + 1] = 'missing'

@@ -2,7 +2,7 @@
 
 The methods live in small mixins by concern (api keys, batches, labeling,
 review and second review, review tools (undo, bulk approve, history), chart reads, audit,
-projects and versions, gold items, evaluation leases and gold in review, the spend ledger and
+projects and versions, example pools, gold items, evaluation leases and gold in review, the spend ledger and
 budgets, webhook deliveries, offline batches, calibration); all of them
 share `StoreBase` (client, settings, Lua scripts).
 """
@@ -21,6 +21,7 @@ from llmlabel.store.lifecycle import LifecycleMixin
 from llmlabel.store.listings import ListingsMixin
 from llmlabel.store.models import ReapReport
 from llmlabel.store.offline import OfflineMixin
+from llmlabel.store.pool import PoolMixin
 from llmlabel.store.projects import ProjectsMixin
 from llmlabel.store.review import ReviewMixin
 from llmlabel.store.review_tools import ReviewToolsMixin
@@ -42,6 +43,7 @@ class Store(
     VersionsMixin,
     EvaluationLeasesMixin,
     ProjectsMixin,
+    PoolMixin,
     GoldMixin,
     GoldReviewMixin,
     SpendMixin,
