@@ -149,6 +149,11 @@ class LabelRecord(BaseModel):
     # Accepted by routing but sent to review because its batch is a pilot (every item
     # of a pilot is reviewed); counted as accepted by the calibration counters.
     pilot: bool = False
+    # Few-shot examples chosen for this item from the project's pool (ids, in prompt
+    # order) and the pool snapshot they came from: the same snapshot, version and item
+    # give the same prompt (see fewshot.py).
+    examples: list[str] = Field(default_factory=list)
+    pool_snapshot: str | None = None
 
 
 class PartialLabel(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +31,7 @@ __all__ = [
     "PromptTemplate",
     "RoutingPolicy",
     "SamplingPolicy",
+    "SimilarExamples",
     "VersionRegistry",
     "block_start_line",
     "content_hash",
@@ -88,6 +89,18 @@ class FewShotExample(BaseModel):
     note: str | None = None
 
 
+class SimilarExamples(BaseModel):
+    """Few-shot examples chosen per item from the project's example pool (`fewshot.py`).
+
+    They follow the fixed `few_shot` block, so the cached prefix stays the same.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(3, ge=1, le=16)
+    method: Literal["char_tfidf"] = "char_tfidf"
+
+
 class Guideline(BaseModel):
     """One guideline version: ontology, policies, few-shot examples and the text itself."""
 
@@ -101,6 +114,7 @@ class Guideline(BaseModel):
     routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
     sampling: SamplingPolicy = Field(default_factory=SamplingPolicy)
     few_shot: list[FewShotExample] = Field(default_factory=list)
+    similar_examples: SimilarExamples | None = None
     # Task-specific knobs (e.g. preference `aggregation: borda`, instruction `mode: rate`).
     options: dict[str, Any] = Field(default_factory=dict)
     text: str

@@ -10,6 +10,7 @@ import asyncio
 import math
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,8 @@ from llmlabel.domain import (
     Sample,
     Usage,
 )
-from llmlabel.errors import BudgetExceededError
+from llmlabel.errors import BudgetExceededError, InputError
+from llmlabel.fewshot import PoolSnapshot, select_examples
 from llmlabel.guidelines import PromptTemplate, VersionRegistry
 from llmlabel.prompts import render_messages
 from llmlabel.routing import Cutoff, decide_route
@@ -124,6 +126,7 @@ class Labeler:
         calibration: CalibrationFit | None = None,
         audit: bool | None = None,
         pilot: bool = False,
+        pool: PoolSnapshot | None = None,
     ) -> LabelRecord:
         """Label one item. Raises InputError for a bad item and BackendError when the provider fails.
 
@@ -133,9 +136,13 @@ class Labeler:
         `cache`, a call answered before is reused instead of made again.
         `calibration` and `audit` override the labeler's own for this item (a
         worker shares one labeler among teams, each with its own fit). `pilot`: the
-        item's batch is a pilot (see `record`).
+        item's batch is a pilot (see `record`). With a `pool` snapshot and a guideline
+        asking for `similar_examples`, the examples chosen for the item follow the
+        fixed few-shot block and are recorded on the label.
         """
         view = self.task.validate_input(item)
+        shots = self.shots_for(item, pool)
+        turns = [(v, a) for _, v, a in shots]
         policy = self.guideline.sampling
         started = time.perf_counter()
         samples: list[Sample] = list(resume.samples) if resume is not None else []
@@ -152,7 +159,7 @@ class Labeler:
                 else:
                     break
                 round_end = max(indices) + 1
-                new_samples, round_usage = await self._draw(view, indices, meter, cache)
+                new_samples, round_usage = await self._draw(view, indices, meter, cache, turns)
                 samples = sorted([*samples, *new_samples], key=lambda s: s.index)
                 usage = usage + round_usage
                 if self.fixed_k is None and len(samples) >= round_end:
@@ -168,7 +175,31 @@ class Labeler:
             item_id, view, samples, usage, calibration=calibration, audit=audit, pilot=pilot
         )
         record.duration_s = round(time.perf_counter() - started, 6)
+        if pool is not None and self.guideline.similar_examples is not None:
+            record.examples, record.pool_snapshot = [i for i, _, _ in shots], pool.snapshot_id
         return record
+
+    def shots_for(
+        self, item: dict[str, Any], pool: PoolSnapshot | None
+    ) -> list[tuple[str, BaseModel, dict[str, Any]]]:
+        """(example id, input view, assistant answer) of the pool examples chosen for an item.
+
+        A chosen example the task cannot show faithfully (an input it refuses, a label
+        that would not read back) is left out rather than shown wrong.
+        """
+        wanted = self.guideline.similar_examples
+        if wanted is None or pool is None:
+            return []
+        shots = []
+        for example in select_examples(pool, item, wanted.k):
+            try:
+                example_view = self.task.validate_input(example.input)
+            except InputError:
+                continue
+            answer = self.task.example_answer(example_view, example.label)
+            if answer is not None:
+                shots.append((example.id, example_view, answer))
+        return shots
 
     def record(
         self,
@@ -303,9 +334,11 @@ class Labeler:
             return list(by_variant.items()), round_end
         return [(v, [i]) for v, group in by_variant.items() for i in group], round_end
 
-    def messages_for(self, view: BaseModel, variant: int) -> list[Message]:
-        """The rendered messages of one prompt variant of an item."""
-        return render_messages(self.task, self.prompt, view, variant)
+    def messages_for(
+        self, view: BaseModel, variant: int, turns: Sequence[tuple[BaseModel, dict[str, Any]]] = ()
+    ) -> list[Message]:
+        """The rendered messages of one prompt variant of an item (with its chosen examples)."""
+        return render_messages(self.task, self.prompt, view, variant, turns)
 
     def samples_of(
         self, view: BaseModel, variant: int, indices: list[int], completion: Completion
@@ -325,6 +358,7 @@ class Labeler:
         indices: list[int],
         meter: SpendMeter | None,
         cache: CallCache | None = None,
+        turns: Sequence[tuple[BaseModel, dict[str, Any]]] = (),
     ) -> tuple[list[Sample], Usage]:
         """Draw these samples; samples sharing a prompt variant share one call (n).
 
@@ -336,7 +370,7 @@ class Labeler:
             by_variant[self.task.variants(view, 1, index)[0]].append(index)
         results = await asyncio.gather(
             *(
-                self._call(view, variant, group, meter, cache)
+                self._call(view, variant, group, meter, cache, turns)
                 for variant, group in by_variant.items()
             ),
             return_exceptions=True,
@@ -367,8 +401,9 @@ class Labeler:
         indices: list[int],
         meter: SpendMeter | None,
         cache: CallCache | None = None,
+        turns: Sequence[tuple[BaseModel, dict[str, Any]]] = (),
     ) -> tuple[list[Sample], Usage]:
-        messages = render_messages(self.task, self.prompt, view, variant)
+        messages = render_messages(self.task, self.prompt, view, variant, turns)
         policy = self.guideline.sampling
         try:
             completion = await sample_or_reuse(

@@ -7,6 +7,7 @@ few-shot turns) and the item last, so provider prompt caches serve the prefix.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -69,9 +70,17 @@ def _system_variables(task: Task, guideline: Guideline) -> dict[str, Any]:
 
 
 def render_messages(
-    task: Task, prompt: PromptTemplate, item: BaseModel, variant: int
+    task: Task,
+    prompt: PromptTemplate,
+    item: BaseModel,
+    variant: int,
+    examples: Sequence[tuple[BaseModel, dict[str, Any]]] = (),
 ) -> list[Message]:
-    """Messages for one item in one prompt variant: system, few-shot turns, then the item."""
+    """Messages for one item in one prompt variant: system, few-shot turns, then the item.
+
+    `examples` (input view, assistant answer) are the ones chosen for this item from the
+    project's pool: after the fixed block's cache mark, so the cached prefix is unchanged.
+    """
     guideline = task.guideline
     where = f"{prompt.task}/{prompt.version}"
     system_vars = _system_variables(task, guideline)
@@ -85,6 +94,10 @@ def render_messages(
         )
     # Everything so far is identical for every item of this version: mark it cacheable.
     messages[-1] = messages[-1].model_copy(update={"cache": True})
+    for example_view, answer in examples:
+        user_vars = {**system_vars, **task.prompt_variables(example_view, 0)}
+        messages.append(Message(role="user", content=_render(prompt.user, user_vars, where, "user")))
+        messages.append(Message(role="assistant", content=json.dumps(answer, ensure_ascii=False)))
     user_vars = {**system_vars, **task.prompt_variables(item, variant)}
     messages.append(Message(role="user", content=_render(prompt.user, user_vars, where, "user")))
     return messages

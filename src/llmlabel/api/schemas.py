@@ -95,6 +95,9 @@ class ResultLine(BaseModel):
     usage: Usage
     error: str | None = None
     input: dict[str, Any] | None = None
+    # Pool examples the prompt showed (ids) and the pool snapshot they came from.
+    examples: list[str] = Field(default_factory=list)
+    pool_snapshot: str | None = None
 
 
 class BatchUpdate(BaseModel):

@@ -179,6 +179,8 @@ def item_view(item_id: str, fields: Mapping[str, str]) -> ItemView:
         model=record.model if record else None,
         backend=record.backend if record else None,
         usage=record.usage if record else Usage(),
+        examples=record.examples if record else [],
+        pool_snapshot=record.pool_snapshot if record else None,
         error=fields.get("error") or None,
         attempts=int(fields.get("attempts", 0)),
         label_writes=int(fields.get("label_writes", 0)),

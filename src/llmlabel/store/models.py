@@ -179,6 +179,9 @@ class ItemView(BaseModel):
     model: str | None = None
     backend: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    # Pool examples shown in the prompt (ids) and the pool snapshot they came from.
+    examples: list[str] = Field(default_factory=list)
+    pool_snapshot: str | None = None
     error: str | None = None
     # Times labeling started for this item (a dead worker's attempt counts too).
     attempts: int = 0

@@ -127,6 +127,25 @@ class Task(ABC):
             sample.error = str(exc)
         return sample
 
+    def label_answer(self, item: BaseModel, label: dict[str, Any]) -> dict[str, Any]:
+        """A final label written as the LLM answers (without confidence); tasks whose answer
+        differs from their label (NER mentions vs offsets) override it."""
+        return dict(label)
+
+    def example_answer(self, item: BaseModel, label: dict[str, Any]) -> dict[str, Any] | None:
+        """The assistant turn showing `label` as an example; None if it would not read back as it.
+
+        The answer must parse to the same label, so an example never teaches a form
+        the task would refuse or read differently.
+        """
+        answer = self.label_answer(item, label)
+        try:
+            if self.parse_answer(item, dict(answer), 0) != label:
+                return None
+        except SampleError:
+            return None
+        return {**answer, CONFIDENCE_FIELD: 0.9}
+
     # -- many samples --------------------------------------------------------
 
     @abstractmethod

@@ -370,6 +370,14 @@ class NerTask(Task):
 
     # -- one sample ----------------------------------------------------------
 
+    def label_answer(self, item: BaseModel, label: dict[str, Any]) -> dict[str, Any]:
+        """Spans back into mentions: the quote and which occurrence of it."""
+        text = self._item(item).text
+        return {"entities": [
+            {"text": (q := text[e["start"]:e["end"]]), "label": e["label"],
+             "occurrence": text.count(q, 0, e["start"]) + 1} for e in label.get("entities", [])
+        ]}
+
     def parse_answer(self, item: BaseModel, answer: dict[str, Any], variant: int) -> dict[str, Any]:
         try:
             parsed = _Answer.model_validate(answer)

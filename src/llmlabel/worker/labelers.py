@@ -12,9 +12,12 @@ process.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from llmlabel.backends import Backend, build_backend
 from llmlabel.errors import LlmlabelError
+from llmlabel.fewshot import PoolSnapshot, make_snapshot
 from llmlabel.labeler import Labeler
 from llmlabel.projects import LabelerFactory, VersionPin
 from llmlabel.ratelimit import RateLimiter
@@ -28,7 +31,12 @@ __all__ = ["LabelerPool"]
 # deployed meanwhile); items in between fail at once with the same error.
 _RETRY_BROKEN_S = 30.0
 
+# How long a pool revision read stays good: a label records the snapshot it used, so a
+# second-old pool is as reproducible as a fresh one and costs no Redis call per item.
+_POOL_CHECK_S = 1.0
+
 _Key = tuple[str | None, ...]
+Offload = Callable[..., Awaitable[Any]]
 
 
 class LabelerPool:
@@ -49,6 +57,8 @@ class LabelerPool:
         # Built on first use, inside the event loop: the Redis limiter's async client
         # belongs to the loop that creates it.
         self._limiters: dict[str, RateLimiter] = {}
+        # (team, project) -> (checked at, revision, snapshot): one snapshot per pool state.
+        self._pools: dict[tuple[str, str], tuple[float, int, PoolSnapshot]] = {}
 
     def backend_for(self, profile: str | None) -> Backend:
         """The process's backend of a model profile; raises the ConfigError that kept it away."""
@@ -93,6 +103,29 @@ class LabelerPool:
         self._broken.pop(key, None)
         self._labelers[key] = labeler
         return labeler
+
+    async def pool_for(self, work: WorkItem, labeler: Labeler, offload: Offload) -> PoolSnapshot | None:
+        """The project's example pool snapshot, for versions that ask for similar examples.
+
+        Reloaded (in an I/O thread) only when the pool's revision moved; the
+        revision itself is read at most once per `_POOL_CHECK_S` per project.
+        """
+        if labeler.guideline.similar_examples is None or not work.project:
+            return None
+        key = (work.team, work.project)
+        cached = self._pools.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < _POOL_CHECK_S:
+            return cached[2]
+        if cached is not None:
+            rev = await offload(self.store.pool_rev, *key)
+            if rev == cached[1]:
+                self._pools[key] = (now, rev, cached[2])
+                return cached[2]
+        rev, examples = await offload(self.store.pool_examples, *key)
+        snapshot = make_snapshot(examples)
+        self._pools[key] = (now, rev, snapshot)
+        return snapshot
 
     def _build(self, work: WorkItem) -> Labeler:
         pin = VersionPin.of(work)

@@ -217,9 +217,10 @@ class LabelingLoop:
                 routing = cached_routing(work.team, labeler.guideline) or await self.offload(
                     routing_for, self.store, work.team, labeler.guideline
                 )
+                pool = await self.pool.pool_for(work, labeler, self.offload)
                 record = await labeler.label(
                     work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,
-                    calibration=routing.fit, audit=routing.audit, pilot=work.pilot,
+                    calibration=routing.fit, audit=routing.audit, pilot=work.pilot, pool=pool,
                 )
             except BudgetExceededError as exc:
                 # Not labeled and not failed: it waits, with what it drew, for a raised cap

@@ -325,6 +325,8 @@ def _result_lines(items: Iterator[ItemView], include_input: bool) -> Iterator[by
             usage=item.usage,
             error=item.error,
             input=item.input if include_input else None,
+            examples=item.examples,
+            pool_snapshot=item.pool_snapshot,
         )
         exclude = None if include_input else {"input"}
         yield line.model_dump_json(exclude=exclude).encode("utf-8") + b"\n"
