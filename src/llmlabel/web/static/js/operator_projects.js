@@ -91,6 +91,7 @@ async function openProject(name) {
     showActive(project);
     setPending(null);
     $("#project-detail").hidden = false;
+    document.dispatchEvent(new CustomEvent("llmlabel:project-opened", { detail: project }));
   } catch (err) {
     toast(`Project ${name}: ${err.message}`, "error");
   }
