@@ -61,8 +61,17 @@ class PoolExample(BaseModel):
         return self.model_dump_json(exclude={"pinned", "excluded"})
 
 
-def example_text(value: Any) -> str:
-    """The text an input is compared by: its strings in key order, lowercased, spaces folded."""
+Fields = tuple[str, ...] | None
+
+
+def example_text(value: Any, fields: Fields = None) -> str:
+    """The text an input is compared by: its strings in key order, lowercased, spaces folded.
+
+    `fields` (the task's input fields) keeps ids, gold labels and metadata an item
+    may carry out of the comparison; None compares every string.
+    """
+    if fields is not None and isinstance(value, dict):
+        value = {key: value[key] for key in fields if key in value}
     parts: list[str] = []
     _collect(value, parts)
     return " ".join(" ".join(parts).lower().split())[:_MAX_CHARS]
@@ -101,13 +110,16 @@ class PoolSnapshot:
 
     examples: tuple[PoolExample, ...]
     snapshot_id: str
-    _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Per compared-fields tuple: (idf, postings); filled on first use (see `_postings`).
+    _index: dict[Fields, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def _postings(self) -> tuple[dict[str, float], dict[str, list[tuple[int, float]]]]:
+    def _postings(
+        self, fields: Fields
+    ) -> tuple[dict[str, float], dict[str, list[tuple[int, float]]]]:
         """(idf, n-gram -> [(example position, weight)]) over the usable examples, built once."""
-        if "postings" not in self._index:
+        if fields not in self._index:
             usable = [e for e in self.examples if not e.excluded]
-            docs = [_ngrams(example_text(e.input)) for e in usable]
+            docs = [_ngrams(example_text(e.input, fields)) for e in usable]
             df: Counter[str] = Counter(g for grams in docs for g in grams)
             total = len(docs)
             idf = {g: math.log((1 + total) / (1 + d)) + 1.0 for g, d in df.items()}
@@ -117,13 +129,14 @@ class PoolSnapshot:
                 at = positions[example.id]
                 for gram, weight in _weights(grams, idf).items():
                     postings.setdefault(gram, []).append((at, weight))
-            self._index["idf"], self._index["postings"] = idf, postings
-        return self._index["idf"], self._index["postings"]
+            self._index[fields] = (idf, postings)
+        found: tuple[dict[str, float], dict[str, list[tuple[int, float]]]] = self._index[fields]
+        return found
 
-    def scores(self, item_input: dict[str, Any]) -> dict[int, float]:
+    def scores(self, item_input: dict[str, Any], fields: Fields = None) -> dict[int, float]:
         """Cosine similarity of the item to each usable example (by position) sharing an n-gram."""
-        idf, postings = self._postings()
-        query = _weights(_ngrams(example_text(item_input)), idf)
+        idf, postings = self._postings(fields)
+        query = _weights(_ngrams(example_text(item_input, fields)), idf)
         scores: dict[int, float] = {}
         for gram in sorted(query):  # a fixed order: float sums come out the same every run
             for at, weight in postings.get(gram, ()):
@@ -143,24 +156,24 @@ def make_snapshot(examples: Iterable[PoolExample]) -> PoolSnapshot:
 
 
 def select_examples(
-    snapshot: PoolSnapshot, item_input: dict[str, Any], k: int
+    snapshot: PoolSnapshot, item_input: dict[str, Any], k: int, fields: Fields = None
 ) -> Sequence[PoolExample]:
     """Up to `k` examples for one item: pinned first, then by similarity; never excluded ones.
 
     An unpinned example sharing no n-gram with the item is not chosen (it costs
     tokens and shows nothing alike).
 
-    An example with exactly the item's input is skipped: it would hand the model
+    An example with the item's very text (in `fields`) is skipped: it would hand the model
     its answer (and would leak gold labels into a gold evaluation).
     """
     if k <= 0 or not snapshot.examples:
         return ()
-    scores = snapshot.scores(item_input)
+    scores = snapshot.scores(item_input, fields)
+    own = example_text(item_input, fields)
     ranked = sorted(
-        (
-            (not e.pinned, -round(scores.get(at, 0.0), 9), e.id, at)
-            for at, e in enumerate(snapshot.examples)
-            if not e.excluded and e.input != item_input and (e.pinned or scores.get(at, 0.0) > 0)
-        ),
+        (not e.pinned, -round(scores.get(at, 0.0), 9), e.id, at)
+        for at, e in enumerate(snapshot.examples)
+        if not e.excluded and (e.pinned or scores.get(at, 0.0) > 0)
+        and example_text(e.input, fields) != own
     )
     return tuple(snapshot.examples[at] for *_, at in ranked[:k])

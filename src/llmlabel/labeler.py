@@ -191,7 +191,8 @@ class Labeler:
         if wanted is None or pool is None:
             return []
         shots = []
-        for example in select_examples(pool, item, wanted.k):
+        fields = tuple(self.task.input_model.model_fields)
+        for example in select_examples(pool, item, wanted.k, fields):
             try:
                 example_view = self.task.validate_input(example.input)
             except InputError:

@@ -113,3 +113,29 @@ def test_an_example_whose_label_would_not_read_back_is_left_out(repo_root: Path)
 def test_k_is_bounded(k: int) -> None:
     with pytest.raises(ValueError):
         SimilarExamples(k=k)
+
+
+def test_only_the_task_fields_are_compared() -> None:
+    # Ids and gold fields an item carries neither match examples nor hide the item's twin.
+    pool = [PoolExample(id="a", source="fix", task="ner", input={"id": "x-1", "text": "apple pie"},
+                        label={"entities": []}, at=0.0),
+            PoolExample(id="b", source="fix", task="ner", input={"id": "x-2", "text": "rain today"},
+                        label={"entities": []}, at=0.0)]
+    item = {"id": "x-3", "text": "rain today", "entities": [{"text": "apple"}]}
+    assert [e.id for e in select_examples(make_snapshot(pool), item, 2, ("text",))] == []
+    assert {e.id for e in select_examples(make_snapshot(pool), item, 2)} == {"a", "b"}
+
+
+def test_ner_and_preference_labels_read_back_as_answers(repo_root: Path) -> None:
+    registry = VersionRegistry(repo_root)
+    ner = build_task(registry.guideline("ner", "v1"))
+    text = "Lee met Lee in Paris"
+    view = ner.validate_input({"text": text})
+    label = ner.validate_label(view, {"entities": [{"start": 8, "end": 11, "label": "person"},
+                                                   {"start": 15, "end": 20, "label": "location"}]})
+    answer = ner.example_answer(view, label)
+    assert answer is not None and answer["entities"][0] == {
+        "text": "Lee", "label": "person", "occurrence": 2}
+    pref = build_task(registry.guideline("preference", "v1"))
+    pair = pref.validate_input({"prompt": "hi", "responses": ["a", "b"]})
+    assert pref.example_answer(pair, {"ranking": [1, 0]}) == {"better": "B", "confidence": 0.9}

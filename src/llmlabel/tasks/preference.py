@@ -183,6 +183,11 @@ class PreferenceTask(Task):
 
     # -- one sample ----------------------------------------------------------
 
+    def label_answer(self, item: BaseModel, label: dict[str, Any]) -> dict[str, Any]:
+        """A pair's ranking as the letter of the better response in display order (variant 0)."""
+        ranking = label.get("ranking") or []
+        return {"better": "AB"[ranking[0]]} if len(ranking) == 2 and ranking[0] in (0, 1) else {}
+
     def parse_answer(self, item: BaseModel, answer: dict[str, Any], variant: int) -> dict[str, Any]:
         """Letters (display order of this variant) -> original indices, best first.
 
