@@ -135,6 +135,22 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of reviewed items sent back once to a second reviewer (reviewer agreement)",
     )
+    review_value_horizon_s: float = Field(
+        3600.0,
+        ge=0.0,
+        description=(
+            "In a project's `value` review order, the head start (seconds of waiting) an item of "
+            "review value 1 gets over one of value 0; bounds how long any item can be overtaken"
+        ),
+    )
+    review_diversity_penalty_s: float = Field(
+        1800.0,
+        ge=0.0,
+        description=(
+            "In `value` order, how many seconds of waiting an item loses for a reviewer whose "
+            "recent claims hold a near-duplicate of it"
+        ),
+    )
 
     # -- API ---------------------------------------------------------------------
     max_batch_items: int = Field(100_000, description="Items per batch, at most")

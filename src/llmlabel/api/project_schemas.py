@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmlabel.review_priority import ReviewOrder
 from llmlabel.store.models import AuditEvent
 from llmlabel.store.project_models import Kind, ProjectInfo, VersionInfo
 
@@ -24,6 +25,7 @@ __all__ = [
     "ProjectCreate",
     "ProjectList",
     "ProjectPublic",
+    "ProjectUpdate",
     "VersionList",
     "VersionPublic",
     "VersionsPush",
@@ -55,6 +57,18 @@ class ProjectCreate(BaseModel):
     description: str = Field("", max_length=2000)
 
 
+class ProjectUpdate(BaseModel):
+    """A project's settings an operator changes in place (audited)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_order: ReviewOrder = Field(
+        description="`age`: oldest first; `value`: expected value of a review first (low "
+        "confidence, split samples, raised flags, near-duplicates spread out), aging so "
+        "nothing starves. Applies to items queued from now on"
+    )
+
+
 class ProjectPublic(BaseModel):
     """A project as clients read it; `guideline_version`/`prompt_version` are the active pair."""
 
@@ -70,6 +84,10 @@ class ProjectPublic(BaseModel):
     created_by: str
     guideline_versions: list[str]
     prompt_versions: list[str]
+    review_order: ReviewOrder = Field(
+        description="How review claims pick the project's items: `age` (oldest first) or "
+        "`value` (low confidence, split samples and raised flags first; nothing starves)"
+    )
 
     @classmethod
     def of(cls, info: ProjectInfo) -> ProjectPublic:
@@ -80,7 +98,7 @@ class ProjectPublic(BaseModel):
             default=info.default, model_profile=info.model_profile,
             description=info.description, created_at=info.created_at,
             created_by=info.created_by, guideline_versions=info.guideline_versions,
-            prompt_versions=info.prompt_versions,
+            prompt_versions=info.prompt_versions, review_order=info.review_order,
         )
 
 

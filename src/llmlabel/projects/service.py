@@ -17,6 +17,7 @@ from llmlabel.errors import ConflictError, InputError, NotFoundError, UnknownVer
 from llmlabel.guidelines import Guideline, PromptTemplate, VersionRegistry, content_hash
 from llmlabel.projects.content import VersionCache
 from llmlabel.projects.defaults import DefaultProjects
+from llmlabel.review_priority import ReviewOrder
 from llmlabel.settings import Settings
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldEvaluation
@@ -252,6 +253,11 @@ class Projects:
         """Re-activate the pair active before the last activation (ConflictError if none)."""
         self.get(team, name)
         return self.store.rollback_project(team, name, actor=actor)
+
+    def set_review_order(self, team: str, actor: str, name: str, order: ReviewOrder) -> ProjectInfo:
+        """Order the project's review queue by age or by value (items queued from now on)."""
+        self.get(team, name)
+        return self.store.set_review_order(team, name, order, actor=actor)
 
     # -- resolving ---------------------------------------------------------------------
 

@@ -81,6 +81,7 @@ __all__ = [
     "review_queue",
     "review_queue_batch",
     "review_queue_task",
+    "review_recent",
     "schedule",
     "schedule_passes",
     "scope_spend",
@@ -192,7 +193,8 @@ def idempotency(team: str, key_hash: str) -> str:
 
 
 def review_queue(team: str) -> str:
-    """Sorted set of the team's needs_review item ids by the time they became reviewable."""
+    """Sorted set of the team's needs_review item ids by queue place: the time they became
+    reviewable, less their value head start in a project of `value` review order."""
     return f"{team_prefix(team)}rq"
 
 
@@ -214,6 +216,11 @@ def review_history(team: str, key_id: str) -> str:
 def review_leases(team: str) -> str:
     """Sorted set of in_review item ids by lease expiry."""
     return f"{team_prefix(team)}rl"
+
+
+def review_recent(team: str, reviewer: str) -> str:
+    """List of the near-duplicate buckets of a reviewer's last claims, newest first (expires)."""
+    return f"{team_prefix(team)}rrecent:{reviewer}"
 
 
 def review2_queue(team: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import redis
 
 from llmlabel.domain import Completion, ItemState, LabelRecord, PartialLabel, Route
+from llmlabel.review_priority import review_value
 from llmlabel.store import keys
 from llmlabel.store.base import StoreBase
 from llmlabel.store.models import ReapReport, WorkItem, latency_bucket
@@ -148,6 +149,7 @@ class LabelingMixin(StoreBase):
                 max(1, int(self.settings.call_cache_ttl_s)),
                 keys.calibration_counts(work.team, work.task, record.guideline_version),
                 int(record.route == Route.ACCEPT or record.audited or record.pilot),
+                *self._review_value(work, record, state),
                 *cached,
             ],
         )
@@ -155,6 +157,17 @@ class LabelingMixin(StoreBase):
             return bool(self._run(*save))
         steps = [*map(settle_step, settles), save]
         return bool(self._run_many(steps)[-1])
+
+    def _review_value(self, work: WorkItem, record: LabelRecord, state: ItemState) -> list[str]:
+        """The item's value head start and near-duplicate bucket, for a project in `value` order.
+
+        Computed for every item going to review (the save does not know the project's
+        order; the script applies the head start only when it is `value`).
+        """
+        if state != ItemState.NEEDS_REVIEW:
+            return ["0", ""]
+        value = review_value(record, work.input)
+        return [repr(value.boost_s(self.settings.review_value_horizon_s)), value.bucket]
 
     def cached_call(self, team: str, digest: str) -> Completion | None:
         """An answered call of this team's result cache, None if absent or expired."""

@@ -92,23 +92,51 @@ return release_expired(ARGV[1], ARGV[2])
 """)
 
 CLAIM = _script("""
--- KEYS: the review queue to pop from. ARGV: prefix, now, lease_until, token, reviewer
+-- KEYS: the review queue to take from, the reviewer's recent near-duplicate buckets.
+-- ARGV: prefix, now, lease_until, token, reviewer, penalty_s, recent_max, recent_ttl_s
+-- The lowest queue place wins; an item queued in `value` order whose bucket is among the
+-- reviewer's recent ones counts `penalty_s` later (review_priority.py). The queue is sorted
+-- by place and penalties only add, so the scan stops at the first place past the best one.
 local prefix, now, lease_until, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local penalty = tonumber(ARGV[6])
 release_expired(prefix, now)
-for _ = 1, 1000 do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
+local recent = {}
+if penalty > 0 then
+  for _, b in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do recent[b] = true end
+end
+for _ = 1, 100 do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 49, 'WITHSCORES')
   if #head == 0 then return false end
-  local id = head[1]
-  local ikey = prefix .. 'i:' .. id
-  if redis.call('HGET', ikey, 'state') == 'needs_review'
-      and move(prefix, ikey, id, 'needs_review', 'in_review', now) then
-    dequeue_review(prefix, ikey, id)
-    redis.call('HSET', ikey, 'rtoken', token, 'runtil', lease_until, 'reviewer', ARGV[5])
-    redis.call('ZADD', prefix .. 'rl', lease_until, id)
-    return id
+  local best, best_place, best_bucket
+  for i = 1, #head, 2 do
+    local id, place = head[i], tonumber(head[i + 1])
+    if best and place >= best_place then break end
+    local f = redis.call('HMGET', prefix .. 'i:' .. id, 'state', 'rorder', 'rbucket')
+    if f[1] ~= 'needs_review' then
+      -- A stale queue entry (item gone or moved on): drop it.
+      redis.call('ZREM', KEYS[1], id)
+    else
+      local bucket = f[2] == 'value' and f[3] or nil
+      if bucket and recent[bucket] then place = place + penalty end
+      if not best or place < best_place then best, best_place, best_bucket = id, place, bucket end
+    end
   end
-  -- A stale queue entry (item gone or moved on): drop it and look at the next one.
-  redis.call('ZREM', KEYS[1], id)
+  if best then
+    local ikey = prefix .. 'i:' .. best
+    if move(prefix, ikey, best, 'needs_review', 'in_review', now) then
+      dequeue_review(prefix, ikey, best)
+      redis.call('HSET', ikey, 'rtoken', token, 'runtil', lease_until, 'reviewer', ARGV[5])
+      redis.call('ZADD', prefix .. 'rl', lease_until, best)
+      if best_bucket then
+        redis.call('LPUSH', KEYS[2], best_bucket)
+        redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
+        redis.call('EXPIRE', KEYS[2], ARGV[8])
+      end
+      return best
+    end
+    -- Its batch is gone: drop the entry and look again.
+    redis.call('ZREM', KEYS[1], best)
+  end
 end
 return false
 """)
@@ -144,8 +172,10 @@ if decision == 'fix' then
   redis.call('HSET', ikey, 'label', label, 'source', 'human')
 end
 if decision == 'skip' then
-  redis.call('HDEL', ikey, 'reviewer', 'dkey', 'dat', 'dprev_state', 'dprev_label', 'dprev_source', 'dr2')
-  -- Behind the others, so the reviewer who skipped does not get it straight back.
+  redis.call('HDEL', ikey, 'reviewer', 'dkey', 'dat', 'dprev_state', 'dprev_label', 'dprev_source', 'dr2',
+    'rboost')
+  -- Behind the others (without its value head start), so the reviewer who skipped does
+  -- not get it straight back.
   enqueue_review(prefix, ikey, id, now)
 else
   redis.call('HSET', ikey, 'reviewer', ARGV[8], 'comment', ARGV[7], 'dkey', ARGV[11], 'dat', now,

@@ -146,6 +146,7 @@ SAVE = script("""
 -- KEYS: labeling leases. ARGV: prefix, team, id, token, now, to_state, record, label,
 --   calls, prompt_tokens, completion_tokens, cached_tokens, cost_usd, duration_s,
 --   latency bucket, cache hits, cache ttl, calibration counts key, accepted (0/1),
+--   review value head start (s) and near-duplicate bucket ('' when not for review),
 --   then (cache key, completion JSON) pairs
 -- The answered calls are cached in the same step: an entry always backs a stored label.
 -- The version's calibration counters count each saved label once, in the same step.
@@ -165,7 +166,10 @@ redis.call('HINCRBY', bkey, 'u:completion_tokens', ARGV[11])
 redis.call('HINCRBY', bkey, 'u:cached_tokens', ARGV[12])
 redis.call('HINCRBYFLOAT', bkey, 'u:cost_usd', ARGV[13])
 redis.call('HINCRBY', bkey, 'u:cache_hits', ARGV[16])
-if to == 'needs_review' then enqueue_review(prefix, ikey, id, now) end
+if to == 'needs_review' then
+  if ARGV[21] ~= '' then redis.call('HSET', ikey, 'rboost', ARGV[20], 'rbucket', ARGV[21]) end
+  enqueue_review(prefix, ikey, id, now)
+end
 -- All-teams LLM usage and labeling latency, for /metrics.
 redis.call('HINCRBY', TOTALS, 'u:calls', ARGV[9])
 redis.call('HINCRBY', TOTALS, 'u:prompt_tokens', ARGV[10])
@@ -175,7 +179,7 @@ redis.call('HINCRBYFLOAT', TOTALS, 'lat:sum', ARGV[14])
 redis.call('HINCRBY', TOTALS, 'lat:le:' .. ARGV[15], 1)
 redis.call('HINCRBY', ARGV[18], 'labeled', 1)
 redis.call('HINCRBY', ARGV[18], 'accepted', ARGV[19])
-for i = 20, #ARGV, 2 do
+for i = 22, #ARGV, 2 do
   redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ARGV[17])
 end
 return 1

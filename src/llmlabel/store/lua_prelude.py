@@ -73,8 +73,19 @@ local function review_keys(prefix, ikey)
   return {prefix .. 'rq', prefix .. 'rq:task:' .. f[1], prefix .. 'rq:batch:' .. f[2]}
 end
 
-local function enqueue_review(prefix, ikey, id, score)
-  redis.call('HSET', ikey, 'rsince', score)
+-- Waiting since `since`; the queue place is that time, moved earlier by the item's value
+-- head start (`rboost`, review_priority.py) while its project orders reviews by value.
+local function enqueue_review(prefix, ikey, id, since)
+  local f = redis.call('HMGET', ikey, 'proj', 'rboost')
+  local score = since
+  if f[2] and f[1] and f[1] ~= ''
+      and redis.call('HGET', prefix .. 'p:' .. f[1], 'review_order') == 'value' then
+    score = string.format('%.6f', tonumber(since) - tonumber(f[2]))
+    redis.call('HSET', ikey, 'rsince', since, 'rorder', 'value')
+  else
+    redis.call('HSET', ikey, 'rsince', since)
+    redis.call('HDEL', ikey, 'rorder')
+  end
   for _, q in ipairs(review_keys(prefix, ikey)) do redis.call('ZADD', q, score, id) end
 end
 

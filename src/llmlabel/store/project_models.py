@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from llmlabel.review_priority import ReviewOrder
+
 __all__ = [
     "KINDS",
     "ActivePair",
@@ -75,3 +77,5 @@ class ProjectInfo(BaseModel):
     active: ActivePair
     guideline_versions: list[str] = Field(default_factory=list)
     prompt_versions: list[str] = Field(default_factory=list)
+    # How the project's items leave the review queue (llmlabel.review_priority).
+    review_order: ReviewOrder = ReviewOrder.AGE

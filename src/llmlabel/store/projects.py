@@ -19,6 +19,7 @@ import redis
 from redis.client import Pipeline
 
 from llmlabel.errors import ConflictError, NotFoundError, VersionConflictError
+from llmlabel.review_priority import ReviewOrder
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, StoreBase
 from llmlabel.store.models import AuditEvent
@@ -152,6 +153,7 @@ class ProjectsMixin(StoreBase):
             ),
             guideline_versions=_ordered(guidelines),
             prompt_versions=_ordered(prompts),
+            review_order=ReviewOrder(fields.get("review_order") or ReviewOrder.AGE),
         )
 
     def list_projects(self, team: str) -> list[ProjectInfo]:
@@ -316,6 +318,32 @@ class ProjectsMixin(StoreBase):
             pipe.execute()
 
         self._watched([project_key, stack_key], body)
+        return self.get_project(team, name)
+
+    def set_review_order(
+        self, team: str, name: str, order: ReviewOrder, *, actor: str
+    ) -> ProjectInfo:
+        """Set how the project's items leave the review queue (audited).
+
+        Items enqueue by it from now on: the ones already waiting keep their place.
+        """
+        project_key = keys.project(team, name)
+
+        def body(pipe: Pipeline) -> None:
+            before = self._text(pipe.hget(project_key, "review_order"))
+            if not pipe.exists(project_key):
+                raise NotFoundError(f"no project {name!r} in your team")
+            pipe.multi()
+            pipe.hset(project_key, "review_order", order.value)
+            event = self._event(
+                actor, "project.review_order",
+                before={"project": name, "review_order": before or ReviewOrder.AGE.value},
+                after={"project": name, "review_order": order.value},
+            )
+            self._push_history(pipe, team, name, event)
+            pipe.execute()
+
+        self._watched([project_key], body)
         return self.get_project(team, name)
 
     def save_relabel_link(self, team: str, batch_id: str, link_json: str) -> None:

@@ -7,6 +7,7 @@ import secrets
 
 from llmlabel.domain import ItemState
 from llmlabel.errors import LabelValidationError, LeaseError, NotFoundError
+from llmlabel.review_priority import RECENT_CLAIMS
 from llmlabel.routing import reviewer_reason
 from llmlabel.store import keys
 from llmlabel.store.base import AUDIT_MAX, HISTORY_MAX, item_view, split_item_id
@@ -15,6 +16,9 @@ from llmlabel.store.second_review import SecondReviewMixin, iso_time
 
 __all__ = ["ReviewMixin"]
 
+# A reviewer's recent buckets only matter while they keep claiming.
+_RECENT_TTL_S = 86400
+
 
 class ReviewMixin(SecondReviewMixin):
     """Claim, renew and decide review items (first and second reviews)."""
@@ -22,11 +26,14 @@ class ReviewMixin(SecondReviewMixin):
     def claim_review(
         self, principal: Principal, *, task: str | None = None, batch_id: str | None = None
     ) -> ReviewClaim | None:
-        """Lease the oldest needs_review item of the team (optionally of a task or batch); None if none.
+        """Lease the first needs_review item of the team (optionally of a task or batch); None if none.
 
-        The pop, the state move and the lease are one script, so two reviewers
-        never get the same item; expired leases of the team are released first.
-        Items waiting for a second review (see `second_review.py`) come first.
+        First is the oldest, or in a project of `value` review order the lowest
+        waiting time less value head start and diversity penalty
+        (`review_priority.py`). The pick, the state move and the lease are one
+        script, so two reviewers never get the same item; expired leases of the
+        team are released first. Items waiting for a second review (see
+        `second_review.py`) come first.
         """
         team = principal.team
         if batch_id is not None and not keys.is_batch_id(batch_id):
@@ -50,10 +57,20 @@ class ReviewMixin(SecondReviewMixin):
         now = self._now()
         until = now + self.settings.review_lease_s
         token = secrets.token_urlsafe(16)
+        reviewer = principal.name or principal.key_id
         item_id = self._run(
             "CLAIM",
-            [queue],
-            [keys.team_prefix(team), now, until, token, principal.name or principal.key_id],
+            [queue, keys.review_recent(team, reviewer)],
+            [
+                keys.team_prefix(team),
+                now,
+                until,
+                token,
+                reviewer,
+                self.settings.review_diversity_penalty_s,
+                RECENT_CLAIMS,
+                _RECENT_TTL_S,
+            ],
         )
         if item_id is None:
             return None

@@ -1,4 +1,4 @@
-"""Projects and their versions: create, push, read, diff, activate, roll back, evaluate.
+"""Projects and their versions: create, configure, push, read, diff, activate, roll back, evaluate.
 
 Every route is scoped to the caller's team: another team's project name is
 simply not found (404). Reading needs any key of the team; changing anything
@@ -23,6 +23,7 @@ from llmlabel.api.project_schemas import (
     ProjectCreate,
     ProjectList,
     ProjectPublic,
+    ProjectUpdate,
     VersionList,
     VersionPublic,
     VersionsPush,
@@ -79,6 +80,16 @@ def list_projects(principal: CurrentPrincipal, projects: ProjectsDep) -> Project
 def get_project(principal: CurrentPrincipal, projects: ProjectsDep, name: str) -> ProjectPublic:
     """A project with its active pair and version names."""
     return ProjectPublic.of(projects.get(principal.team, name))
+
+
+@router.patch("/{name}", response_model=ProjectPublic, summary="Change a project's settings",
+              responses=_NOT_FOUND)
+def update_project(
+    principal: Operator, projects: ProjectsDep, name: str, body: ProjectUpdate
+) -> ProjectPublic:
+    """Set the review order (`age` or `value`; audited in the project's history)."""
+    info = projects.set_review_order(principal.team, actor_of(principal), name, body.review_order)
+    return ProjectPublic.of(info)
 
 
 @router.post(
