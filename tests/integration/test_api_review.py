@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from llmlabel.domain import LabelRecord
+from llmlabel.review_priority import review_value
 from llmlabel.store import Role, Store
 from tests.integration.conftest import Processes, provider, service_env, wait_until
 
@@ -257,3 +259,48 @@ def test_ner_fix_with_token_indices_out_of_range_is_refused(
     assert fixed.json()["label"]["entities"] == [
         span | {"text": "Paris", "token_start": 3, "token_end": 4}
     ]
+
+
+def test_operators_set_the_review_order_and_claims_follow_it(
+    client: httpx.Client, key: Callable[..., Headers], processes: Processes,
+    api_env: dict[str, str], store: Store,
+) -> None:
+    team = "t-order"
+    operator, reviewer = key(team, Role.OPERATOR), key(team, Role.REVIEWER, "rita")
+    assert client.get("/v1/projects/safety", headers=operator).json()["review_order"] == "age"
+    bad = client.patch("/v1/projects/safety", json={"review_order": "random"}, headers=operator)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem")
+    assert [e["field"] for e in bad.json()["errors"]] == ["review_order"]
+    extra = client.patch("/v1/projects/safety", json={"review_order": "value", "x": 1},
+                         headers=operator)
+    assert extra.status_code == 422 and "x" in extra.text
+    assert client.patch("/v1/projects/safety", json={"review_order": "value"},
+                        headers=reviewer).status_code == 403
+    assert client.patch("/v1/projects/nope", json={"review_order": "value"},
+                        headers=operator).status_code == 404
+    done = client.patch("/v1/projects/safety", json={"review_order": "value"}, headers=operator)
+    assert done.status_code == 200 and done.json()["review_order"] == "value"
+    history = client.get("/v1/projects/safety/history", headers=operator).json()["history"]
+    assert history[0]["action"] == "project.review_order"
+
+    topics = ["weather", "a parcel that never came", "the football final", "a noisy neighbour",
+              "my landlord", "a job interview", "the train strike", "a broken phone screen",
+              "a birthday party", "the dentist", "tax forms", "a lost cat"]
+    items = [{"id": f"o{i}", "text": f"message number {i} about {t}"} for i, t in enumerate(topics)]
+    body = {"task": "safety", "items": items, "guideline_version": "v1", "prompt_version": "v1"}
+    response = client.post("/v1/batches", json=body, headers=key(team, Role.SUBMITTER))
+    assert response.status_code == 201, response.text
+    processes.run_burst(api_env, name="w-order")
+    waiting = store.redis.zrange(f"ll:t:{team}:rq", 0, -1)
+    assert len(waiting) >= 4, f"the fake provider sent only {len(waiting)} items to review"
+    values: dict[str, float] = {}
+    for item_id in waiting:
+        fields = store.redis.hgetall(f"ll:t:{team}:i:{item_id}")
+        assert fields["rorder"] == "value"
+        record = LabelRecord.model_validate_json(fields["record"])
+        values[item_id] = review_value(record, json.loads(fields["input"])).value
+    first = claim(client, reviewer)
+    assert first is not None
+    # The most valuable item first (age breaks near-ties: the burst took seconds, 0.01 is 36 s).
+    assert values[first["item_id"]] >= max(values.values()) - 0.01
+    assert client.get("/v1/review/queue", headers=reviewer).json()["depth"] == len(waiting) - 1
