@@ -595,6 +595,20 @@ CASES = [
          status=(404,), names=("v99",)),
     Case("feedback scan limit too large", method="GET", path="/v1/projects/classification/feedback",
          params={"batches": "5000"}, names=("batches",)),
+    # the example pool
+    Case("examples of an unknown project", method="GET", path="/v1/projects/nope/examples",
+         status=(404,), names=("nope",)),
+    Case("examples with a foreign cursor", method="GET", path="/v1/projects/classification/examples",
+         params={"cursor": "bm90LW91cnM"}, names=("cursor",)),
+    Case("edit an unknown example", method="PATCH",
+         path="/v1/projects/classification/examples/b_0000000000000000:0",
+         json_body={"pinned": True}, status=(404,), names=("b_0000000000000000:0",)),
+    Case("example update with NaN", method="PATCH",
+         path="/v1/projects/classification/examples/b_0000000000000000:0",
+         content=b'{"pinned": NaN}', headers={"Content-Type": "application/json"}, names=("NaN",)),
+    Case("example update with an unknown field", method="PATCH",
+         path="/v1/projects/classification/examples/b_0000000000000000:0",
+         json_body={"starred": True}, names=("starred",)),
     # review
     Case(
         "decision on unknown item",
