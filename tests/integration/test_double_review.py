@@ -196,3 +196,27 @@ def test_an_expired_second_review_lease_returns_the_item_to_the_second_queue(
     assert dstore.claim_review(bob) is None, "reviewed twice: it does not come back"
     actions = [e.action for e in dstore.audit_events("acme")]
     assert actions[0] == "review.second.approve" and "review.fix" in actions
+
+
+def test_a_pilot_batch_share_wins_over_the_setting(dstore: Store, clock: FakeClock) -> None:
+    from llmlabel.domain import Route
+    from llmlabel.store.models import BatchCreate
+    from tests.integration.test_store_labeling import record
+
+    alice = principal(role=Role.REVIEWER, name="alice")
+    items = [{"id": f"p{i}", "text": f"p{i}"} for i in range(4)]
+    info, _ = dstore.create_batch(principal(), BatchCreate(
+        task="classification", items=items, guideline_version="v1", prompt_version="v1",
+        pilot=True, double_review_share=0.0), idempotency_key=None, request_hash="pilot")
+    assert (info.pilot, info.double_review_share) == (True, 0.0)
+    works = dstore.claim_labeling(4)
+    assert [w.pilot for w in works] == [True] * 4, "workers learn the batch is a pilot"
+    for work in works:
+        assert dstore.save_label(work, record(work.item_id, Route.REVIEW))
+    for _ in items:
+        held = dstore.claim_review(alice, batch_id=info.id)
+        assert held is not None
+        view = dstore.decide(alice, held.item_id, lease_token=held.lease_token,
+                             decision=Decision.APPROVE)
+        assert view.second_review is None, "the pilot's share 0, not the setting's 1"
+    assert dstore.claim_review(principal(role=Role.REVIEWER, name="bob")) is None
