@@ -593,6 +593,9 @@ CASES = [
     Case("feedback of an unknown guideline version", method="GET",
          path="/v1/projects/classification/feedback", params={"guideline_version": "v99"},
          status=(404,), names=("v99",)),
+    Case("feedback of an unknown prompt version", method="GET",
+         path="/v1/projects/classification/feedback", params={"prompt_version": "v77"},
+         status=(404,), names=("v77",)),
     Case("feedback scan limit too large", method="GET", path="/v1/projects/classification/feedback",
          params={"batches": "5000"}, names=("batches",)),
     # the example pool

@@ -153,6 +153,9 @@ def test_a_pilot_reviews_everything_twice_and_reports_where_people_disagree(
     assert standing.status_code == 200, standing.text
     assert standing.json()["guideline_version"] == view["guideline_version"]
     assert standing.json()["report"]["rows"] == report["rows"]
+    same_prompt = client.get("/v1/projects/ner/feedback", headers=operator,
+                             params={"prompt_version": view["prompt_version"]}).json()
+    assert same_prompt["report"]["rows"] == report["rows"] and same_prompt["batches_scanned"] == 3
     assert client.get("/v1/projects/ner/feedback", headers=alice).status_code == 403
     assert client.get("/v1/projects/ner/feedback", headers=submitter).status_code == 403
 

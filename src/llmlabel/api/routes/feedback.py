@@ -54,6 +54,7 @@ class VersionFeedback(BaseModel):
     project: str
     task: str
     guideline_version: str
+    prompt_version: str | None = Field(description="null: every prompt version")
     batches_scanned: int
     report: FeedbackReport
 
@@ -117,6 +118,9 @@ def version_feedback(
     guideline_version: Annotated[
         str | None, Query(description="Default: the project's active guideline version")
     ] = None,
+    prompt_version: Annotated[
+        str | None, Query(description="Only batches labeled with this prompt version")
+    ] = None,
     batches: Annotated[int, Query(ge=1, le=1000, description="Most recent batches to scan")] = 200,
 ) -> VersionFeedback:
     """The report over every reviewed item of the project's batches under the version."""
@@ -124,9 +128,12 @@ def version_feedback(
     version = guideline_version or project.active.guideline_version
     if project.guideline_versions and version not in project.guideline_versions:
         raise NotFoundError(f"project {name!r} has no guideline version {version!r}")
+    if prompt_version is not None and prompt_version not in project.prompt_versions:
+        raise NotFoundError(f"project {name!r} has no prompt version {prompt_version!r}")
     infos = [
         info for info in store.list_batches(principal.team, limit=batches)
         if (info.project or info.task) == project.name and info.guideline_version == version
+        and (prompt_version is None or info.prompt_version == prompt_version)
     ]
     recomputer = ConsensusRecomputer.for_team(projects, principal.team)
     items = _feedback_items(
@@ -136,6 +143,7 @@ def version_feedback(
         project=project.name,
         task=project.task,
         guideline_version=version,
+        prompt_version=prompt_version,
         batches_scanned=len(infos),
         report=build_feedback(project.task, items, recomputer.task_for(
             project.task, version, project.name)),

@@ -6,7 +6,9 @@
 import { api } from "./api.js";
 import { $, h, num, pct, replace } from "./dom.js";
 
-const state = { projects: [] };
+// `drawn` numbers the requests: only the latest one asked for may draw (a slow answer for
+// an earlier choice must not replace the one on screen).
+const state = { projects: [], drawn: 0 };
 
 document.addEventListener("llmlabel:signed-in", (event) => {
   if (!event.detail.can_operate) {
@@ -58,15 +60,17 @@ async function draw() {
   const [kind, name] = splitSource();
   if (!kind) return;
   const box = $("#feedback-box");
+  const mine = ++state.drawn;
   let answer;
   try {
     answer = kind === "batch"
       ? await api("GET", `/v1/batches/${encodeURIComponent(name)}/feedback`)
       : await api("GET", `/v1/projects/${encodeURIComponent(name)}/feedback?guideline_version=${encodeURIComponent($("#feedback-version").value)}`);
   } catch (err) {
-    replace(box, h("p", { class: "error" }, err.message));
+    if (mine === state.drawn) replace(box, h("p", { class: "error" }, err.message));
     return;
   }
+  if (mine !== state.drawn) return;
   const r = answer.report;
   const waiting = kind === "batch" ? ` · ${answer.waiting} waiting for review` : ` · ${answer.batches_scanned} batches`;
   replace(box,
