@@ -8,8 +8,12 @@ without the pool, and with `similar_examples: {k: K}` over that pool. Printed pe
 arm: quality, AUROC of the routing confidence, review rate, accepted precision, the
 examples shown and the prompt tokens per item (the difference is what the pool costs).
 
-    flock /work/coord/cpu-heavy.lock python bench/pool_stream.py --datasets DIR \\
-        --tasks ner safety --limit 16 --backend local
+    python bench/pool_stream.py --datasets DIR --tasks ner safety --limit 16 --backend local
+
+(wrap it in the machine's CPU lock when others share it). Cost: with the default local
+model on one core a safety item takes about a minute (3-5 samples of a ~600-token
+prompt), so --limit 10 over one task is already ~15 CPU-minutes; --fixed-k 1 cuts the
+samples but leaves consistency with nothing to measure (AUROC needs k >= 2).
 
 In-process (no Redis, no service): the selection is the same pure module the
 workers use (`llmlabel.fewshot`), the labeler the same `Labeler`.
@@ -44,11 +48,15 @@ def task_input(task: Task, item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["id"], **view}
 
 
-async def label_all(labeler: Labeler, items: list[dict[str, Any]],
+async def label_all(labeler: Labeler, items: list[dict[str, Any]], stage: str,
                     pool: PoolSnapshot | None = None) -> list[LabelRecord]:
+    """Label one at a time (the local model runs one call at a time anyway); progress on stderr."""
     records = []
-    for item in items:
+    for n, item in enumerate(items, start=1):
+        started = time.perf_counter()
         records.append(await labeler.label(item["id"], item, pool=pool))
+        print(f"{stage} {n}/{len(items)}: {records[-1].route.value} "
+              f"{time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return records
 
 
@@ -90,11 +98,12 @@ def fmt(value: Any) -> str:
 
 
 async def run_task(args: argparse.Namespace, name: str) -> None:
-    plain, _ = make_labeler(name, args.backend, args.model, args.base_url, None, None, None)
+    plain, _ = make_labeler(name, args.backend, args.model, args.base_url, None, None,
+                            args.fixed_k)
     task = plain.task
     guideline = plain.guideline.model_copy(update={"similar_examples": SimilarExamples(k=args.k)})
     pooled = Labeler(task=build_task(guideline), prompt=plain.prompt, backend=plain.backend,
-                     limiter=plain.limiter, project="bench")
+                     limiter=plain.limiter, fixed_k=args.fixed_k, project="bench")
     path = args.datasets / name / "dev.jsonl"
     rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()][: args.limit]
     gold = [task.gold_label(row) for row in rows]
@@ -102,10 +111,12 @@ async def run_task(args: argparse.Namespace, name: str) -> None:
     items = [task_input(task, row) for row in rows]
     cut = max(1, round(len(items) * args.first))
     started = time.perf_counter()
-    first = await label_all(plain, items[:cut])
+    first = await label_all(plain, items[:cut], f"{name} first part")
     pool = make_snapshot(simulated_review(task, items[:cut], gold[:cut], first))
-    without = await label_all(plain, items[cut:])
-    with_pool = await label_all(pooled, items[cut:], pool)
+    print(f"{name}: {len(pool.examples)} of {cut} first-part items reviewed into the pool "
+          f"({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    without = await label_all(plain, items[cut:], f"{name} rest without pool")
+    with_pool = await label_all(pooled, items[cut:], f"{name} rest with pool", pool)
     elapsed = time.perf_counter() - started
     a, b = summary(task, without, gold[cut:]), summary(task, with_pool, gold[cut:])
     reviewed = summary(task, first, gold[:cut])
@@ -136,6 +147,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=16, help="dev items per task")
     parser.add_argument("--first", type=float, default=0.5, help="share labeled then reviewed")
     parser.add_argument("--k", type=int, default=3, help="similar examples per item")
+    parser.add_argument("--fixed-k", type=int, default=None,
+                        help="samples per item instead of adaptive sampling (fewer: cheaper)")
     parser.add_argument("--backend", default=None)
     parser.add_argument("--model", default=None)
     parser.add_argument("--base-url", default=None)
