@@ -1,4 +1,5 @@
-"""`llmlabel projects ...` against a real `llmlabel serve`: create, list, show, push, diff, activate, rollback."""
+"""`llmlabel projects ...` against a real `llmlabel serve`: create, list, show, push, diff, activate,
+rollback, review-order."""
 
 from __future__ import annotations
 
@@ -76,3 +77,7 @@ def test_projects_cli_round_trip(
     )
     assert no_key.returncode == 2 and "LLMLABEL_SERVICE_KEY" in no_key.stderr
     assert run("activate", "spam", "--guideline-version", "v9").returncode == 1
+    ordered = run("review-order", "spam", "value")
+    assert ordered.returncode == 0 and "[reviews by value]" in ordered.stdout, ordered.stderr
+    wrong = run("review-order", "spam", "newest")
+    assert wrong.returncode == 1 and "review_order" in wrong.stderr

@@ -89,12 +89,15 @@ def _print(data: Any, as_json: bool, summary: str) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2))
     else:
-        _out.print(summary)
+        # Plain text: "[default]" would otherwise be read as rich markup and vanish.
+        _out.print(summary, markup=False)
 
 
 def _project_line(p: dict[str, Any]) -> str:
     flags = ", ".join(f for f in ("default" if p["default"] else "",
-                                  "" if p["pinned"] else "follows built-ins") if f)
+                                  "" if p["pinned"] else "follows built-ins",
+                                  "reviews by value" if p.get("review_order") == "value" else "")
+                      if f)
     return (f"{p['name']} ({p['task']}): guideline {p['guideline_version']}, prompt "
             f"{p['prompt_version']}" + (f" [{flags}]" if flags else ""))
 
@@ -200,6 +203,17 @@ def rollback(
     """Re-activate the pair that was active before the last activation."""
     _, data = _Client(api, key).call("POST", f"/v1/projects/{name}/rollback")
     _print(data, as_json, "active: " + _project_line(data))
+
+
+@projects_app.command("review-order")
+def review_order(
+    name: str,
+    order: Annotated[str, typer.Argument(help="age (oldest first) or value (see README)")],
+    api: ApiOpt = DEFAULT_API, key: KeyOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Set how review claims take the project's items (queued from now on)."""
+    _, data = _Client(api, key).call("PATCH", f"/v1/projects/{name}", {"review_order": order})
+    _print(data, as_json, _project_line(data))
 
 
 @projects_app.command("diff")

@@ -96,7 +96,8 @@ CLAIM = _script("""
 -- ARGV: prefix, now, lease_until, token, reviewer, penalty_s, recent_max, recent_ttl_s
 -- The lowest queue place wins; an item queued in `value` order whose bucket is among the
 -- reviewer's recent ones counts `penalty_s` later (review_priority.py). The queue is sorted
--- by place and penalties only add, so the scan stops at the first place past the best one.
+-- by place and penalties only add, so the scan (pages of 50, at most 200 entries) stops at
+-- the first place past the best one: in age order that is the head.
 local prefix, now, lease_until, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local penalty = tonumber(ARGV[6])
 release_expired(prefix, now)
@@ -104,24 +105,31 @@ local recent = {}
 if penalty > 0 then
   for _, b in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do recent[b] = true end
 end
-for _ = 1, 100 do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 49, 'WITHSCORES')
-  if #head == 0 then return false end
+for _ = 1, 20 do
   local best, best_place, best_bucket
-  for i = 1, #head, 2 do
-    local id, place = head[i], tonumber(head[i + 1])
-    if best and place >= best_place then break end
-    local f = redis.call('HMGET', prefix .. 'i:' .. id, 'state', 'rorder', 'rbucket')
-    if f[1] ~= 'needs_review' then
-      -- A stale queue entry (item gone or moved on): drop it.
-      redis.call('ZREM', KEYS[1], id)
-    else
-      local bucket = f[2] == 'value' and f[3] or nil
-      if bucket and recent[bucket] then place = place + penalty end
-      if not best or place < best_place then best, best_place, best_bucket = id, place, bucket end
+  local stale = {}
+  local offset, done = 0, false
+  while not done and offset < 200 do
+    local page = redis.call('ZRANGE', KEYS[1], offset, offset + 49, 'WITHSCORES')
+    if #page == 0 then break end
+    for i = 1, #page, 2 do
+      local id, place = page[i], tonumber(page[i + 1])
+      if best and place >= best_place then done = true break end
+      local f = redis.call('HMGET', prefix .. 'i:' .. id, 'state', 'rorder', 'rbucket')
+      if f[1] ~= 'needs_review' then
+        stale[#stale + 1] = id  -- item gone or moved on: dropped below
+      else
+        local bucket = f[2] == 'value' and f[3] or nil
+        if bucket and recent[bucket] then place = place + penalty end
+        if not best or place < best_place then best, best_place, best_bucket = id, place, bucket end
+      end
     end
+    offset = offset + 50
   end
-  if best then
+  for _, id in ipairs(stale) do redis.call('ZREM', KEYS[1], id) end
+  if not best then
+    if #stale == 0 then return false end
+  else
     local ikey = prefix .. 'i:' .. best
     if move(prefix, ikey, best, 'needs_review', 'in_review', now) then
       dequeue_review(prefix, ikey, best)
