@@ -47,11 +47,14 @@ def key(store: Store) -> Callable[..., Headers]:
 
 
 def submit(client: httpx.Client, auth: Headers, n: int, *, tag: str = "i",
-           headers: Headers | None = None) -> str:
+           headers: Headers | None = None, pilot: bool = False) -> str:
+    """A classification batch; a pilot sends every item to review (once: no second share)."""
     items = [{"id": f"{tag}{k}", "text": f"lifecycle message {tag} {k} about parcels"}
              for k in range(n)]
-    response = client.post("/v1/batches", json={"task": "classification", "items": items},
-                           headers=auth | (headers or {}))
+    body: dict[str, Any] = {"task": "classification", "items": items}
+    if pilot:
+        body |= {"pilot": True, "double_review_share": 0}
+    response = client.post("/v1/batches", json=body, headers=auth | (headers or {}))
     assert response.status_code in (200, 201), response.text
     return str(response.json()["id"])
 
@@ -70,15 +73,19 @@ def test_delete_removes_the_batch_and_keeps_a_tombstone(
     submitter, operator = key(Role.SUBMITTER), key(Role.OPERATOR)
     reviewer = key(Role.REVIEWER, "rita")
     totals_before = store.state_totals()
-    batch_id = submit(client, submitter, 12, headers={"Idempotency-Key": "once"})
+    # A pilot: all 12 wait for review whatever the fake provider's samples say (a plain
+    # batch sometimes had none left for the claim below).
+    batch_id = submit(client, submitter, 12, headers={"Idempotency-Key": "once"}, pilot=True)
     kept = submit(client, submitter, 2, tag="k")
     processes.run_burst(env, name="w-delete")
-    decided = client.post("/v1/review/claim", headers=reviewer).json()
-    assert decided["batch_id"] in (batch_id, kept)
+    decided = client.post("/v1/review/claim", json={"batch_id": batch_id}, headers=reviewer).json()
+    assert decided["batch_id"] == batch_id
     approved = client.post(f"/v1/review/items/{decided['item_id']}/decision",
                            json={"lease_token": decided["lease_token"], "action": "approve"},
                            headers=reviewer)
     assert approved.status_code == 200
+    pool = client.get("/v1/projects/classification/examples", headers=operator).json()
+    assert decided["item_id"] in [e["id"] for e in pool["examples"]], "approvals enter the pool"
     held = client.post("/v1/review/claim", json={"batch_id": batch_id}, headers=reviewer).json()
     assert held["batch_id"] == batch_id, "the batch needs an item in review for this test"
 
@@ -92,8 +99,11 @@ def test_delete_removes_the_batch_and_keeps_a_tombstone(
     for path in ("", "/items", "/results"):
         assert client.get(f"/v1/batches/{batch_id}{path}", headers=submitter).status_code == 404
     assert client.delete(f"/v1/batches/{batch_id}", headers=submitter).status_code == 404
-    # Nothing of it is left in Redis: items, labels, samples, state sets, queue entries.
+    # Nothing of it is left in Redis: items, labels, samples, state sets, queue entries,
+    # the example pool's copy of a reviewed item.
     assert keys_mentioning(redis_url, batch_id) == [], keys_mentioning(redis_url, batch_id)
+    pool = client.get("/v1/projects/classification/examples", headers=operator).json()
+    assert not [e for e in pool["examples"] if e["id"].startswith(batch_id)]
     late = client.post(f"/v1/review/items/{held['item_id']}/decision",
                        json={"lease_token": held["lease_token"], "action": "approve"},
                        headers=reviewer)
@@ -112,7 +122,7 @@ def test_delete_removes_the_batch_and_keeps_a_tombstone(
     history = client.get("/v1/review/history", headers=reviewer).json()["entries"]
     assert all(not str(e.get("item_id", "")).startswith(batch_id) for e in history)
     # The idempotency key went with the batch: the same request makes a new batch.
-    again = submit(client, submitter, 12, headers={"Idempotency-Key": "once"})
+    again = submit(client, submitter, 12, headers={"Idempotency-Key": "once"}, pilot=True)
     assert again != batch_id
 
 

@@ -115,9 +115,31 @@ class LifecycleMixin(StoreBase):
         self.redis.zrem(keys.team_spend_scopes(team), f"batch:{batch_id}")
         # A relabel batch's link to the batch it relabeled (its comparison).
         self.redis.delete(keys.relabel(team, batch_id))
+        self._drop_pool_examples(team, batch_id, total)
         self._delete_items(team, batch_id, total)  # type: ignore[attr-defined]
         self._scrub_decisions(team, batch_id)
         self.redis.zrem(keys.purges(), member)
+
+    def _drop_pool_examples(self, team: str, batch_id: str, total: int) -> None:
+        """Take the batch's items out of its project's example pool, edited or not.
+
+        A reviewed item enters the pool with its input (`pool_add`); a deletion
+        request covers that copy too. Runs before the items go: their project is
+        read from the first one, and every item of a batch shares it.
+        """
+        project = self._text(self.redis.hget(keys.item(team, f"{batch_id}:0"), "proj"))
+        if not project or total == 0:
+            return
+        removed = 0
+        for start in range(0, total, _CHUNK):
+            ids = [f"{batch_id}:{i}" for i in range(start, min(start + _CHUNK, total))]
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(keys.pool_ids(team, project), *ids)
+                pipe.hdel(keys.pool(team, project), *ids)
+                pipe.hdel(keys.pool_flags(team, project), *ids)
+                removed += int(pipe.execute()[0])
+        if removed:
+            self.redis.incr(keys.pool_rev(team, project))  # workers reload the snapshot
 
     def _scrub_decisions(self, team: str, batch_id: str) -> None:
         """Drop audit and review-history entries about the batch's items (they hold labels)."""
