@@ -290,7 +290,9 @@ def test_operators_set_the_review_order_and_claims_follow_it(
     body = {"task": "safety", "items": items, "guideline_version": "v1", "prompt_version": "v1"}
     response = client.post("/v1/batches", json=body, headers=key(team, Role.SUBMITTER))
     assert response.status_code == 201, response.text
-    processes.run_burst(api_env, name="w-order")
+    # A provider of its own: the session one's answers depend on how many calls it served.
+    with provider(latency_ms=5, latency_jitter_ms=0, disagree_rate=0.6) as url:
+        processes.run_burst(api_env | {"LLMLABEL_BASE_URL": url}, name="w-order")
     waiting = store.redis.zrange(f"ll:t:{team}:rq", 0, -1)
     assert len(waiting) >= 4, f"the fake provider sent only {len(waiting)} items to review"
     values: dict[str, float] = {}
