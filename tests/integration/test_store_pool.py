@@ -109,3 +109,13 @@ def test_flags_and_edits_survive_and_move_the_revision(cstore: Store, clock: Fak
     assert isinstance(stored, PoolExample)
     history = cstore.redis.lrange(keys.project_history("acme", "classification"), 0, -1)
     assert {json.loads(e)["action"] for e in history} == {"project.example.flag", "test.edit"}
+
+
+def test_deleting_a_batch_takes_its_examples_out_of_the_pool(cstore: Store, clock: FakeClock) -> None:
+    ids = reviewable(cstore, clock, 2)
+    decide(cstore, Decision.FIX, {"label": "negative"})
+    decide(cstore, Decision.APPROVE)
+    rev = cstore.pool_rev("acme", "classification")
+    cstore.delete_batch("acme", ids[0].split(":")[0], actor="op")
+    assert cstore.pool_examples("acme", "classification") == (rev + 1, [])
+    assert cstore.pool_page("acme", "classification") == ([], None)
