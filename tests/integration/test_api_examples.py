@@ -20,7 +20,7 @@ import redis
 from llmlabel.settings import Settings
 from llmlabel.store import Role, Store
 from tests.conftest import REPO_ROOT
-from tests.integration.conftest import Processes, service_env
+from tests.integration.conftest import Processes, provider, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -42,10 +42,12 @@ PROMPT = (REPO_ROOT / "prompts/classification/v1.yaml").read_text()
 
 
 @pytest.fixture
-def env(redis_url: str, fake_provider: str, tmp_path_factory: pytest.TempPathFactory,
+def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory,
         processes: Processes) -> Iterator[tuple[str, dict[str, str]]]:
-    environment = service_env(redis_url, fake_provider, tmp_path_factory.mktemp("var"))
-    yield processes.api(environment, cwd=tmp_path_factory.mktemp("api-cwd")), environment
+    # A provider of its own: the session one's answers depend on how many calls it served.
+    with provider(latency_ms=5, latency_jitter_ms=0) as url:
+        environment = service_env(redis_url, url, tmp_path_factory.mktemp("var"))
+        yield processes.api(environment, cwd=tmp_path_factory.mktemp("api-cwd")), environment
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:
