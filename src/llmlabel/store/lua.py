@@ -9,7 +9,8 @@ front of a body) is in `lua_prelude.py` and re-exported here for the other scrip
 mirror `keys.py`: `{prefix}i:{item}`, `{prefix}b:{batch}`, `{prefix}b:{batch}:s:{state}`,
 `{prefix}rq`, `{prefix}rq:task:{task}`, `{prefix}rq:batch:{batch}`, `{prefix}rl`,
 `{prefix}audit`, `{prefix}rh:{key_id}`, `{prefix}ready:{batch}`, `{prefix}sched`, and for second reviews `{prefix}rq2`, `{prefix}rq2:task:{task}`,
-`{prefix}rq2:batch:{batch}`, `{prefix}rl2`, where `prefix` is `keys.team_prefix(team)`.
+`{prefix}rq2:batch:{batch}`, `{prefix}rl2`, and for the review order `{prefix}p:{project}`
+(its `review_order`) and `{prefix}rrecent:{reviewer}`, where `prefix` is `keys.team_prefix(team)`.
 """
 
 from __future__ import annotations
