@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from llmlabel.store import Role, Store
-from tests.integration.conftest import Processes, service_env
+from tests.integration.conftest import Processes, provider, service_env
 from tests.integration.test_ui_review import CHROMIUM_ARGS, PageErrors, chromium_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -39,9 +39,12 @@ PLAN: list[tuple[str, list[dict[str, Any]] | None, list[dict[str, Any]] | None]]
 
 
 @pytest.fixture(scope="module")
-def env(redis_server: str, fake_provider: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return service_env(redis_server, fake_provider, tmp_path_factory.mktemp("var"),
-                       double_review_share=0.0, gold_share=0.0)
+def env(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    # A fake provider of its own, agreeing on every item (the session one disagrees on a
+    # share that depends on what it served before), so a plain batch is accepted whole.
+    with provider(latency_ms=5, latency_jitter_ms=0) as url:
+        yield service_env(redis_server, url, tmp_path_factory.mktemp("var"),
+                          double_review_share=0.0, gold_share=0.0)
 
 
 @pytest.fixture(scope="module")
