@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from llmlabel.api.routes.agreement import ConsensusRecomputer, group_pairs
 from llmlabel.domain import ItemState
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.review_reports import ConsensusRecomputer, group_pairs
 from llmlabel.reviewer_agreement import reviewer_agreement
 from llmlabel.store.models import ItemView, SecondReview
 from llmlabel.tasks import Task, build_task

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from llmlabel.api.routes.agreement import ConsensusRecomputer, group_pairs
 from llmlabel.domain import ItemState, Sample
 from llmlabel.guidelines import VersionRegistry
+from llmlabel.review_reports import ConsensusRecomputer, group_pairs
 from llmlabel.store.models import ItemView
 
 CATEGORIES = ["sexual", "hate", "violence", "harassment", "self-harm", "sexual/minors",
