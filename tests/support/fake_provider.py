@@ -5,7 +5,8 @@
 POST /v1/chat/completions answers n choices of deterministic JSON that fits the
 request's schema (response_format json_schema, or json_object with a "schema"
 key): the same last user message always gets the same answer, except for the
---disagree-rate share of items, whose choices vary so their consistency is low.
+--disagree-rate share of items, whose choices vary so their consistency is low (the
+k-th call of a prompt answers the same in every run, whatever else was asked).
 It can also answer 429 (over --rate-limit-rpm/--rate-limit-tpm, or a
 --throttle-rate share of requests, for bursts), 500/503
 (--error-rate), hang past the client timeout (--timeout-rate) or return
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -89,6 +90,10 @@ class FakeProvider:
         self.rng = random.Random(options.seed)
         self.window: deque[tuple[float, int]] = deque()
         self.calls = 0
+        # How often each last user message was asked: a disagreeing item's k-th call
+        # answers the same whatever other tests sent before (a global call count
+        # made tests sharing the provider depend on their order).
+        self.calls_by_prompt: Counter[str] = Counter()
         self.reset()
 
     def reset(self) -> None:
@@ -201,13 +206,14 @@ class FakeProvider:
         disagree = unit(user, "disagree") < self.options.disagree_rate
         schema = _request_schema(body)
         self.calls += 1
+        self.calls_by_prompt[user] += 1
         choices = []
         for index in range(int(body.get("n") or 1)):
             if self.rng.random() < self.options.malformed_rate:
                 self.stats["malformed"] += 1
                 content = "Sure! Here is the label you asked for: {label: oops"
             else:
-                key = f"{user}|{self.calls}|{index}" if disagree else user
+                key = f"{user}|{self.calls_by_prompt[user]}|{index}" if disagree else user
                 content = json.dumps(generate(schema, key))
             choice: dict[str, Any] = {
                 "index": index,
