@@ -39,10 +39,11 @@ from llmlabel.errors import LlmlabelError, NotFoundError
 from llmlabel.feedback import FeedbackItem, FeedbackReport, build_feedback, snippet
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.projects import Projects
+from llmlabel.projects.task_cache import TaskCache
 from llmlabel.reviewer_agreement import ReviewerAgreement, reviewer_agreement
 from llmlabel.store import Store
 from llmlabel.store.models import ItemView
-from llmlabel.tasks import Task, build_task
+from llmlabel.tasks import Task
 
 __all__ = [
     "REVIEWED_STATES",
@@ -64,7 +65,6 @@ _PAGE = 500
 LabelOf = Callable[[ItemView], dict[str, Any] | None]
 # (task, guideline version, project, guideline hash) -> the task object, or None.
 TaskOf = Callable[..., Task | None]
-BuildTask = Callable[[str, str | None, str | None, str | None], Task]
 
 
 class AgreementGroup(BaseModel):
@@ -96,48 +96,27 @@ class AgreementReport(BaseModel):
 class ConsensusRecomputer:
     """The LLM's consensus label of a reviewed item, rebuilt from its samples.
 
-    Task objects are built once per (project, task, guideline version). An item
-    whose guideline version is gone or whose input no longer validates gives
-    None, so it is counted as skipped rather than failing the whole report.
-    Built from a team's projects (`for_team`) the versions come from the store
-    by hash; from a `VersionRegistry`, from built-in files (tests, offline use).
+    Task objects come from a `TaskCache`: an item whose guideline version is gone
+    or whose input no longer validates gives None, so it is counted as skipped
+    rather than failing the whole report. Built from a team's projects
+    (`for_team`) the versions come from the store by hash; from a
+    `VersionRegistry`, from built-in files (tests, offline use).
     """
 
-    def __init__(self, source: VersionRegistry | BuildTask) -> None:
-        if isinstance(source, VersionRegistry):
-            registry = source
-
-            def build(task: str, version: str | None, _p: str | None, _h: str | None) -> Task:
-                return build_task(registry.guideline(task, version))
-
-            self._build: BuildTask = build
-        else:
-            self._build = source
-        self._tasks: dict[tuple[str | None, str, str | None], Task | None] = {}
+    def __init__(self, source: Projects | VersionRegistry, team: str | None = None) -> None:
+        self._tasks = TaskCache(source, team)
 
     @classmethod
     def for_team(cls, projects: Projects, team: str) -> ConsensusRecomputer:
         """A recomputer loading the team's versions (by hash when the item has one)."""
-
-        def build(task: str, version: str | None, project: str | None, sha: str | None) -> Task:
-            return projects.task_for(
-                team, task=task, guideline_version=version, guideline_hash=sha, project=project
-            )
-
-        return cls(build)
+        return cls(projects, team)
 
     def task_for(
         self, task: str, version: str | None, project: str | None = None,
         guideline_hash: str | None = None,
     ) -> Task | None:
         """The task object of a guideline version, or None if it cannot be loaded."""
-        key = (project, task, version)
-        if key not in self._tasks:
-            try:
-                self._tasks[key] = self._build(task, version, project, guideline_hash)
-            except LlmlabelError:
-                self._tasks[key] = None
-        return self._tasks[key]
+        return self._tasks.get(task, version, project, guideline_hash)
 
     def _task(self, item: ItemView) -> Task | None:
         return self.task_for(item.task, item.guideline_version, item.project, item.guideline_hash)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from llmlabel.api.gold import TaskCache, checked_gold_items, llm_labels, reviewer_scores
 from llmlabel.domain import LabelRecord, Route
 from llmlabel.errors import InvalidInputError
+from llmlabel.gold_scoring import TaskCache, checked_gold_items, llm_labels, reviewer_scores
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
 from llmlabel.tasks import build_task

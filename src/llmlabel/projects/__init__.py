@@ -2,7 +2,8 @@
 
 `service.Projects` holds the use cases (create, push, diff, activate, roll back,
 resolve a batch's versions), `labelers.LabelerFactory` turns a work item into a
-labeler from the store, `content.VersionCache` keeps parsed versions by hash.
+labeler from the store, `content.VersionCache` keeps parsed versions by hash,
+`task_cache.TaskCache` the task objects a report or scoring pass needs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from llmlabel.api.deps import (
     StoreDep,
     actor_of,
 )
-from llmlabel.api.gold import (
+from llmlabel.errors import UnknownVersionError
+from llmlabel.gold_scoring import (
     GoldList,
     GoldPublic,
     GoldScores,
@@ -34,7 +35,6 @@ from llmlabel.api.gold import (
     llm_labels,
     reviewer_scores,
 )
-from llmlabel.errors import UnknownVersionError
 from llmlabel.projects import Projects
 from llmlabel.projects.service import pin_of
 

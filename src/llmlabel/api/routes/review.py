@@ -13,10 +13,10 @@ from fastapi import Body, Query, Response
 
 from llmlabel.api.bodies import api_router
 from llmlabel.api.deps import CurrentPrincipal, ProjectsDep, Reviewer, SettingsDep, StoreDep
-from llmlabel.api.gold import decide_gold_item
 from llmlabel.api.schemas import ClaimRequest, DecisionRequest, LeaseRequest, QueueDepth
 from llmlabel.calibration_jobs import note_judgments
 from llmlabel.errors import InputError, LabelValidationError, NotFoundError
+from llmlabel.gold_scoring import decide_gold_item
 from llmlabel.projects import Projects
 from llmlabel.store.models import Decision, ItemView, ReviewClaim
 from llmlabel.validation import check_value

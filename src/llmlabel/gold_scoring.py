@@ -1,4 +1,4 @@
-"""Gold items over HTTP: request/response bodies, upload validation, scoring and gold decisions.
+"""Gold items: request/response bodies, upload validation, scoring and gold decisions (no HTTP).
 
 The store keeps gold items, the LLM's records of them and reviewer counts; this
 module brings the task semantics: labels are validated with the task's
@@ -16,16 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from llmlabel.errors import (
     InputError,
     LabelValidationError,
-    LlmlabelError,
     NotFoundError,
     PayloadTooLargeError,
 )
-from llmlabel.guidelines import VersionRegistry
 from llmlabel.projects import Projects
+from llmlabel.projects.task_cache import TaskCache
 from llmlabel.store import Store
 from llmlabel.store.gold_models import GoldCreate, GoldItem, GoldScore
 from llmlabel.store.models import Decision, ItemView, Principal
-from llmlabel.tasks import Task, build_task
+from llmlabel.tasks import Task
 from llmlabel.validation import Problems, json_size
 
 __all__ = [
@@ -142,41 +141,6 @@ class GoldScores(BaseModel):
     team: str
     reviewers: list[ReviewerGoldScore]
     llm: list[LlmGoldAccuracy]
-
-
-class TaskCache:
-    """Task objects per (project, task, guideline version); None when it cannot be loaded.
-
-    From a team's projects the versions are the team's (by hash when known); from
-    a `VersionRegistry`, the built-in files (tests, offline scoring).
-    """
-
-    def __init__(self, source: Projects | VersionRegistry, team: str | None = None) -> None:
-        self.source = source
-        self.team = team
-        self._tasks: dict[tuple[str | None, str, str | None], Task | None] = {}
-
-    def get(
-        self, task: str, version: str | None, project: str | None = None,
-        guideline_hash: str | None = None,
-    ) -> Task | None:
-        key = (project, task, version)
-        if key not in self._tasks:
-            try:
-                self._tasks[key] = self._build(task, version, project, guideline_hash)
-            except LlmlabelError:
-                self._tasks[key] = None
-        return self._tasks[key]
-
-    def _build(
-        self, task: str, version: str | None, project: str | None, sha: str | None
-    ) -> Task:
-        if isinstance(self.source, VersionRegistry):
-            return build_task(self.source.guideline(task, version))
-        return self.source.task_for(
-            self.team or "", task=task, guideline_version=version, guideline_hash=sha,
-            project=project or task,
-        )
 
 
 def _ratio(correct: int, n: int) -> float | None:
