@@ -13,20 +13,21 @@ _HERE = Path(__file__).resolve().parent
 
 
 def _read(path: Path, n: int) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
+    """The `n` shortest items of a JSONL file, in file order.
+
+    Shortest: the demo waits for a local model on a small machine, where prompt
+    length sets the time per call; a dev set's first items can be its longest.
+    """
     with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                items.append(json.loads(line))
-            if len(items) == n:
-                break
-    return items
+        lines = [line for line in fh if line.strip()]
+    chosen = sorted(sorted(range(len(lines)), key=lambda i: (len(lines[i]), i))[:n])
+    return [json.loads(lines[i]) for i in chosen]
 
 
 def load_demo_items(
     task: str, *, data_dir: Path | None, n: int = 3
 ) -> tuple[list[dict[str, Any]], str]:
-    """The first `n` items of `data_dir/<task>/dev.jsonl`, else of the bundled sample; and where they came from."""
+    """The `n` shortest items of `data_dir/<task>/dev.jsonl`, else of the bundled sample; and where they came from."""
     if data_dir is not None:
         path = data_dir / task / "dev.jsonl"
         if path.is_file():
