@@ -72,7 +72,7 @@ def main() -> None:
             started = time.monotonic()
             info, _ = store.create_batch(
                 BENCH_PRINCIPAL,
-                BatchCreate(task="safety", items=items),
+                BatchCreate(task="safety", items=items, guideline_version="v2", prompt_version="v2"),
                 idempotency_key=None,
                 request_hash=f"local-{arm}",
             )
