@@ -134,8 +134,14 @@ def test_an_interrupted_delete_is_finished_by_a_worker(
     # The deleter dies right after the unpublishing step, long ago.
     store._run("BATCH_DELETE",
                [f"ll:t:{TEAM}:b:{batch_id}", f"ll:t:{TEAM}:batches", "ll:dispatch", "ll:purges",
-                "ll:totals"], [f"ll:t:{TEAM}:", TEAM, batch_id, time.time() - 3600])
+                "ll:totals", f"ll:t:{TEAM}:audit"],
+               [f"ll:t:{TEAM}:", TEAM, batch_id, time.time() - 3600, "deleter", 1000])
     assert keys_mentioning(redis_url, batch_id) != []
+    # The tombstone is written with the unpublishing step, so the deleter's death cannot lose it.
+    events = client.get("/v1/audit", params={"action": "batch.delete"},
+                        headers=key(Role.OPERATOR)).json()["events"]
+    assert [(e["actor"], e["batch_id"], e["before"]["items"]) for e in events] == [
+        ("deleter", batch_id, 5)]
     processes.worker(env, name="w-purge")
     wait_until(lambda: keys_mentioning(redis_url, batch_id) == [], timeout_s=60,
                what="the worker to finish the deletion")

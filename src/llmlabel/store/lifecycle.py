@@ -6,7 +6,8 @@ transition checks the batch record. Its items (inputs, labels, samples, review
 fields), state sets, review and second-review queue entries, labeling leases
 and ready list are removed next, in chunks, as are the review decisions about
 its items in the team's audit log and reviewers' histories; the audit log keeps
-one tombstone (`batch.delete`: who, when, task, how many items). A deleter that
+one tombstone (`batch.delete`: who, when, task, how many items), written by the
+unpublishing script itself. A deleter that
 dies half-way leaves the batch in `keys.purges()`, where `finish_purges` (run by
 every worker, `llmlabel.upkeep`) completes it.
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from llmlabel.domain import ItemState
 from llmlabel.errors import InputError, NotFoundError
 from llmlabel.store import keys
-from llmlabel.store.base import StoreBase, batch_info
+from llmlabel.store.base import AUDIT_MAX, StoreBase, batch_info
 from llmlabel.store.models import AuditEvent
 
 __all__ = ["DeletedBatch", "LifecycleMixin", "Retention"]
@@ -65,16 +66,13 @@ class LifecycleMixin(StoreBase):
         found = self._run(
             "BATCH_DELETE",
             [keys.batch(team, batch_id), keys.batches(team), keys.dispatch(), keys.purges(),
-             keys.state_totals()],
-            [keys.team_prefix(team), team, batch_id, now],
+             keys.state_totals(), keys.team_audit(team)],
+            [keys.team_prefix(team), team, batch_id, now, actor, AUDIT_MAX],
         )
         if not found:
             raise NotFoundError(f"batch {batch_id} not found")
         task, total, version = str(found[0]), int(found[1]), str(found[2])
         self._purge(team, batch_id, total, task, version)
-        event = AuditEvent(at=now, actor=actor, action="batch.delete", batch_id=batch_id,
-                           before={"batch_id": batch_id, "task": task, "items": total})
-        self._audit(team, event.model_dump_json())
         return DeletedBatch(batch_id=batch_id, task=task, items=total, deleted_at=now,
                             deleted_by=actor)
 

@@ -3,8 +3,10 @@
 `BATCH_DELETE` is the one step after which a batch is gone for every reader
 and writer: the batch record (which every item transition checks first), its
 place in the listings, the scheduler and the dispatch set, its idempotency
-key, and the all-teams counters of its items go together, and the batch is
-noted in `keys.purges()` until its items are removed (`store/lifecycle.py`).
+key, and the all-teams counters of its items go together, the audit log gets
+its tombstone in the same step (a deleter that dies later cannot lose it), and
+the batch is noted in `keys.purges()` until its items are removed
+(`store/lifecycle.py`).
 Key suffixes mirror `keys.py` (`{prefix}ready:{batch}`, `{prefix}sched`).
 """
 
@@ -13,8 +15,8 @@ from __future__ import annotations
 __all__ = ["AUDIT_SCRUB", "BATCH_DELETE"]
 
 BATCH_DELETE = """
--- KEYS: batch, batches, dispatch, purges, totals
--- ARGV: prefix, team, batch_id, now
+-- KEYS: batch, batches, dispatch, purges, totals, team audit log
+-- ARGV: prefix, team, batch_id, now, actor, audit entries kept
 -- Returns false if the batch does not exist, else {task, total, guideline version}.
 local prefix, team, batch = ARGV[1], ARGV[2], ARGV[3]
 local raw = redis.call('HGETALL', KEYS[1])
@@ -37,6 +39,10 @@ if f['idem'] and f['idem'] ~= '' then
   if stored and string.find(stored, batch, 1, true) then redis.call('DEL', f['idem']) end
 end
 local gv = f['gv'] or ''
+local tombstone = cjson.encode({at = tonumber(ARGV[4]), actor = ARGV[5], action = 'batch.delete',
+  batch_id = batch, before = {batch_id = batch, task = f['task'], items = tonumber(f['total'])}})
+redis.call('LPUSH', KEYS[6], tombstone)
+redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[6]) - 1)
 redis.call('ZADD', KEYS[4], ARGV[4],
   team .. '|' .. batch .. '|' .. f['total'] .. '|' .. f['task'] .. '|' .. gv)
 return {f['task'], f['total'], gv}
