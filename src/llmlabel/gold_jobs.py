@@ -156,7 +156,7 @@ async def _run(
         "gold.labeled team=%s task=%s labeled=%d failed=%d", team, task, len(pairs), len(errors)
     )
     # Gold labeled by the version is calibration evidence for it.
-    note_judgments(store, team, task, labeler.guideline.version, n=len(pairs))
+    note_judgments(store, team, pin.project or task, labeler.guideline.version, n=len(pairs))
     if evaluation is not None:
         if pairs:
             evaluation.report = evaluate_records(labeler.task, pairs, failed=len(errors))

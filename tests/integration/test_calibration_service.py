@@ -133,3 +133,49 @@ def test_reviews_move_the_threshold_and_later_items_follow_it(
             after = client.get(REPORT, headers=operator).json()
             assert after["fit_id"] == report["fit_id"] and after["labeled_n"] == 180
             assert after["review_rate"] is not None and after["history"][0]["fit_id"] == report["fit_id"]
+
+
+def test_each_project_calibrates_its_own_versions(
+    store: Store, redis_url: str, processes: Processes, tmp_path: Path
+) -> None:
+    """Two projects of one task both have a `v1`: targets, counts, evidence and fits stay apart."""
+    with provider(latency_ms=1, disagree_rate=0.7) as url:
+        env = service_env(redis_url, url, tmp_path)
+        base = processes.api(env)
+        operator, submitter = _headers(store, Role.OPERATOR), _headers(store, Role.SUBMITTER)
+        reviewer = _headers(store, Role.REVIEWER)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            texts = {kind: client.get(f"/v1/projects/classification/versions/{kind}/v2",
+                                      headers=operator).json()["text"]
+                     for kind in ("guideline", "prompt")}
+            created = client.post("/v1/projects", headers=operator, json={
+                "name": "tickets", "task": "classification", **texts})
+            assert created.status_code == 201, created.text
+            assert created.json()["guideline_version"] == "v1"
+            mine = "/v1/projects/tickets/versions/guideline/v1/calibration"
+            default = "/v1/tasks/classification/versions/v1/calibration"
+            assert client.get(mine, headers=reviewer).status_code == 403
+            assert client.get("/v1/projects/nope/versions/guideline/v1/calibration",
+                              headers=operator).status_code == 404
+            set_ = client.put(mine, json={"target_precision": 0.75}, headers=operator)
+            assert set_.status_code == 200, set_.text
+            assert (set_.json()["project"], set_.json()["target_source"]) == ("tickets", "api")
+            assert client.get(default, headers=operator).json()["target_source"] == "guideline"
+
+            items = [{"id": f"t{i}", "text": f"ticket {i}: the parcel came today"}
+                     for i in range(40)]
+            batch = client.post("/v1/batches", headers=submitter,
+                                json={"project": "tickets", "items": items})
+            assert batch.status_code == 201, batch.text
+            processes.run_burst(env, name="w-tickets")
+            approved = _approve_everything(client, reviewer)
+            assert approved > 0
+            fitted = client.post(mine.removesuffix("calibration") + "calibrate", headers=operator)
+            assert fitted.status_code == 200, fitted.text
+            assert fitted.json()["labeled_n"] == 40
+            assert fitted.json()["evidence_n"] == approved
+            # The default project's v1 saw none of it.
+            other = client.get(default, headers=operator).json()
+            assert (other["labeled_n"], other["evidence_n"]) == (0, 0)
+            records = _records(store, batch.json()["id"])
+            assert len(records) == 40 and all(r.threshold == 0.8 for r in records)

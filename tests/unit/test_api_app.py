@@ -83,12 +83,12 @@ class RecordingStore(MemoryProjects):
         self.calls.append(("decide", (decision, label)))
         return self.item.model_copy(update={"label": label})
 
-    def count_judgments(self, team: str, task: str, version: str, n: int = 1) -> int:
-        self.calls.append(("count_judgments", (task, version, n)))
+    def count_judgments(self, team: str, project: str, version: str, n: int = 1) -> int:
+        self.calls.append(("count_judgments", (project, version, n)))
         return n
 
-    def mark_judged(self, team: str, task: str, version: str, item_ids: list[str]) -> None:
-        self.calls.append(("mark_judged", (task, version, tuple(item_ids))))
+    def mark_judged(self, team: str, project: str, version: str, item_ids: list[str]) -> None:
+        self.calls.append(("mark_judged", (project, version, tuple(item_ids))))
 
     def state_totals(self) -> dict[str, int]:
         return {s.value: 0 for s in ItemState} | {"needs_review": 4}

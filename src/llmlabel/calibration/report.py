@@ -46,6 +46,7 @@ class CalibrationReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str
+    project: str | None = None
     guideline_version: str
     status: str = Field(
         description="calibrated | unreachable (nothing can be accepted) | uncalibrated (too "
@@ -78,6 +79,7 @@ def build_report(
     task: str,
     guideline_version: str,
     target_precision: float | None,
+    project: str | None = None,
     target_source: str,
     configured_threshold: float,
     fit: CalibrationFit | None,
@@ -99,7 +101,7 @@ def build_report(
     review_rate = 1.0 - accepted_n / labeled_n if labeled_n else None
     if fit is None:
         return CalibrationReport(
-            task=task, guideline_version=guideline_version,
+            task=task, project=project, guideline_version=guideline_version,
             status="off" if target_precision is None else "uncalibrated",
             target_precision=target_precision, target_source=target_source,
             threshold=configured_threshold, threshold_source="configured",
@@ -112,7 +114,8 @@ def build_report(
         )
     chosen = fit.threshold
     return CalibrationReport(
-        task=task, guideline_version=guideline_version, status=chosen.status.value,
+        task=task, project=project, guideline_version=guideline_version,
+        status=chosen.status.value,
         target_precision=target_precision, target_source=target_source,
         threshold=chosen.threshold, threshold_source=chosen.source,
         configured_threshold=configured_threshold, score_signal=fit.score_signal,

@@ -243,34 +243,37 @@ def review2_leases(team: str) -> str:
     return f"{team_prefix(team)}rl2"
 
 
-def calibration_settings(team: str, task: str, version: str) -> str:
+# Calibration is per project and guideline version: versions are named per project, so
+# two projects of one task each have their own `v1`. A team's default project of a task
+# is named after the task.
+def calibration_settings(team: str, project: str, version: str) -> str:
     """Hash: a guideline version's calibration settings (target_precision) set over the API."""
-    return f"{team_prefix(team)}cal:{task}:{version}:settings"
+    return f"{team_prefix(team)}cal:{project}:{version}:settings"
 
 
-def calibration_fit(team: str, task: str, version: str) -> str:
+def calibration_fit(team: str, project: str, version: str) -> str:
     """String: the guideline version's current CalibrationFit (JSON)."""
-    return f"{team_prefix(team)}cal:{task}:{version}:fit"
+    return f"{team_prefix(team)}cal:{project}:{version}:fit"
 
 
-def calibration_fits(team: str, task: str, version: str) -> str:
+def calibration_fits(team: str, project: str, version: str) -> str:
     """List: earlier fits of the version, newest first (id, time, threshold, status; JSON)."""
-    return f"{team_prefix(team)}cal:{task}:{version}:fits"
+    return f"{team_prefix(team)}cal:{project}:{version}:fits"
 
 
-def calibration_items(team: str, task: str, version: str) -> str:
+def calibration_items(team: str, project: str, version: str) -> str:
     """Sorted set: item ids of the version that a person judged (decided), by decision time."""
-    return f"{team_prefix(team)}cal:{task}:{version}:items"
+    return f"{team_prefix(team)}cal:{project}:{version}:items"
 
 
-def calibration_counts(team: str, task: str, version: str) -> str:
+def calibration_counts(team: str, project: str, version: str) -> str:
     """Hash: labels saved under the version (`labeled`) and how many the threshold accepted."""
-    return f"{team_prefix(team)}cal:{task}:{version}:counts"
+    return f"{team_prefix(team)}cal:{project}:{version}:counts"
 
 
-def calibration_judged(team: str, task: str, version: str) -> str:
+def calibration_judged(team: str, project: str, version: str) -> str:
     """Counter: judgments (reviews, gold labels) since the version's last fit."""
-    return f"{team_prefix(team)}cal:{task}:{version}:judged"
+    return f"{team_prefix(team)}cal:{project}:{version}:judged"
 
 
 def gold(team: str, gold_id: str) -> str:

@@ -80,6 +80,8 @@ class LifecycleMixin(StoreBase):
         """Remove what an unpublished batch left: queue entries, items, decisions about them."""
         member = f"{team}|{batch_id}|{total}|{task}|{version}"
         prefix = f"{batch_id}:"
+        # Every item of a batch shares its project (items stored before projects: the task's).
+        project = self._text(self.redis.hget(keys.item(team, f"{batch_id}:0"), "proj")) or task
         leases = keys.labeling_leases()
         for state in (ItemState.NEEDS_REVIEW, ItemState.IN_REVIEW, ItemState.LABELING):
             ids = self._strs(self.redis.zrange(keys.batch_state(team, batch_id, state.value),
@@ -109,24 +111,22 @@ class LifecycleMixin(StoreBase):
         for start in range(0, total, _CHUNK):
             # The calibration index of the batch's guideline version lists its items too.
             ids = [f"{batch_id}:{i}" for i in range(start, min(start + _CHUNK, total))]
-            self.redis.zrem(keys.calibration_items(team, task, version), *ids)
+            self.redis.zrem(keys.calibration_items(team, project, version), *ids)
         self.redis.zrem(keys.team_spend_scopes(team), f"batch:{batch_id}")
         # A relabel batch's link to the batch it relabeled (its comparison).
         self.redis.delete(keys.relabel(team, batch_id))
-        self._drop_pool_examples(team, batch_id, total)
+        self._drop_pool_examples(team, batch_id, project, total)
         self._delete_items(team, batch_id, total)  # type: ignore[attr-defined]
         self._scrub_decisions(team, batch_id)
         self.redis.zrem(keys.purges(), member)
 
-    def _drop_pool_examples(self, team: str, batch_id: str, total: int) -> None:
+    def _drop_pool_examples(self, team: str, batch_id: str, project: str, total: int) -> None:
         """Take the batch's items out of its project's example pool, edited or not.
 
         A reviewed item enters the pool with its input (`pool_add`); a deletion
-        request covers that copy too. Runs before the items go: their project is
-        read from the first one, and every item of a batch shares it.
+        request covers that copy too.
         """
-        project = self._text(self.redis.hget(keys.item(team, f"{batch_id}:0"), "proj"))
-        if not project or total == 0:
+        if total == 0:
             return
         removed = 0
         for start in range(0, total, _CHUNK):

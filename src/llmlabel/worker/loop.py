@@ -214,8 +214,9 @@ class LabelingLoop:
                 # The team's calibration fit for the version (cached briefly) routes the
                 # label; while the version has a target precision, accepted labels are
                 # drawn for audit. Only a stale cache entry costs a store call.
-                routing = cached_routing(work.team, labeler.guideline) or await self.offload(
-                    routing_for, self.store, work.team, labeler.guideline
+                project = work.project or work.task
+                routing = cached_routing(work.team, project, labeler.guideline) or await (
+                    self.offload(routing_for, self.store, work.team, project, labeler.guideline)
                 )
                 pool = await self.pool.pool_for(work, labeler, self.offload)
                 record = await labeler.label(

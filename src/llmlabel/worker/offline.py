@@ -241,7 +241,9 @@ class OfflineRunner:
 
     async def _save(self, labeler: Labeler, work: WorkItem, view: Any, partial: PartialLabel) -> None:
         # Routed like an online label: the team's calibration fit, the blind audit, pilots.
-        routing = await self.offload(routing_for, self.store, work.team, labeler.guideline)
+        routing = await self.offload(
+            routing_for, self.store, work.team, work.project or work.task, labeler.guideline
+        )
         record = labeler.record(
             work.item_id, view, partial.samples, partial.usage,
             calibration=routing.fit, audit=routing.audit, pilot=work.pilot,

@@ -36,6 +36,7 @@ ROUTERS = (
     versions.router,
     webhooks.router,
     calibration.router,
+    calibration.project_router,
     examples.router,
     projects.router,
     projects.profiles_router,

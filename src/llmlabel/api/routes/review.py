@@ -124,7 +124,8 @@ def decide(
     )
     if decision.action is not Decision.SKIP and view.guideline_version:
         # A judgment of the version's label: counts toward its next calibration refit.
-        note_judgments(store, principal.team, view.task, view.guideline_version, [item_id])
+        note_judgments(store, principal.team, view.project or view.task, view.guideline_version,
+                       [item_id])
     return view
 
 

@@ -83,7 +83,8 @@ def bulk_approve(principal: Reviewer, store: StoreDep, body: BulkApproveRequest)
         # Each approval judges a version's label: counted toward its next calibration refit.
         item = store.get_item(principal.team, item_id)
         if item.guideline_version:
-            note_judgments(store, principal.team, item.task, item.guideline_version, [item_id])
+            note_judgments(store, principal.team, item.project or item.task,
+                           item.guideline_version, [item_id])
     return result
 
 
