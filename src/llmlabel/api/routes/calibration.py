@@ -11,9 +11,11 @@ blind audit), the review rate and the evidence count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Body
+from fastapi import Body, Depends
+from fastapi.routing import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel import calibration_jobs
@@ -72,85 +74,48 @@ def _set_target(store: Store, projects: Projects, principal: Principal, project:
     return _report(store, projects, principal.team, project, version, refit=True)
 
 
-@router.get(
-    "/{task}/versions/{version}/calibration",
-    response_model=CalibrationReport,
-    summary="Calibration report of a guideline version (the task's default project)",
-)
-def calibration_report(
-    principal: Operator, store: StoreDep, projects: ProjectsDep, task: str, version: str
-) -> CalibrationReport:
-    """Threshold and where it comes from, accepted precision, review rate, curve, reliability."""
-    return _report(store, projects, principal.team, _default_project(projects, task), version)
+def _task_project(projects: ProjectsDep, task: str) -> str:
+    """`/v1/tasks/{task}`: the team's default project of the task, named after it."""
+    return _default_project(projects, task)
 
 
-@router.post(
-    "/{task}/versions/{version}/calibrate",
-    response_model=CalibrationReport,
-    summary="Refit the version's score and threshold now (the task's default project)",
-)
-def calibrate(
-    principal: Operator, store: StoreDep, projects: ProjectsDep, task: str, version: str
-) -> CalibrationReport:
-    """Fit on every judged label of the version (gold, reviews, audits); later labels route by it."""
-    project = _default_project(projects, task)
-    return _report(store, projects, principal.team, project, version, refit=True)
+def _named_project(name: str) -> str:
+    """`/v1/projects/{name}`: any project of the team (404 when it has none of that name)."""
+    return name
 
 
-@router.put(
-    "/{task}/versions/{version}/calibration",
-    response_model=CalibrationReport,
-    summary="Set the version's target precision and refit (the task's default project)",
-)
-def set_target(
-    principal: Operator,
-    store: StoreDep,
-    projects: ProjectsDep,
-    task: str,
-    version: str,
-    body: Annotated[CalibrationUpdate, Body()],
-) -> CalibrationReport:
-    """Change the target precision over the API; the version is refitted at once."""
-    project = _default_project(projects, task)
-    return _set_target(store, projects, principal, project, version, body)
+def _add_routes(router: APIRouter, path: str, project_of: Callable[..., str], of: str) -> None:
+    """The three calibration routes under `path`, for the project `project_of` names."""
+
+    @router.get(f"{path}/calibration", response_model=CalibrationReport,
+                summary=f"Calibration report of a guideline version ({of})")
+    def calibration_report(
+        principal: Operator, store: StoreDep, projects: ProjectsDep, version: str,
+        project: str = Depends(project_of),
+    ) -> CalibrationReport:
+        """Threshold and where it comes from, accepted precision, review rate, curve, reliability."""
+        return _report(store, projects, principal.team, project, version)
+
+    @router.post(f"{path}/calibrate", response_model=CalibrationReport,
+                 summary=f"Refit the version's score and threshold now ({of})")
+    def calibrate(
+        principal: Operator, store: StoreDep, projects: ProjectsDep, version: str,
+        project: str = Depends(project_of),
+    ) -> CalibrationReport:
+        """Fit on every judged label of the version (gold, reviews, audits); later labels
+        route by it."""
+        return _report(store, projects, principal.team, project, version, refit=True)
+
+    @router.put(f"{path}/calibration", response_model=CalibrationReport,
+                summary=f"Set the version's target precision and refit ({of})")
+    def set_target(
+        principal: Operator, store: StoreDep, projects: ProjectsDep, version: str,
+        body: Annotated[CalibrationUpdate, Body()], project: str = Depends(project_of),
+    ) -> CalibrationReport:
+        """Change the target precision over the API; the version is refitted at once."""
+        return _set_target(store, projects, principal, project, version, body)
 
 
-@project_router.get(
-    "/{name}/versions/guideline/{version}/calibration",
-    response_model=CalibrationReport,
-    summary="Calibration report of a project's guideline version",
-)
-def project_calibration_report(
-    principal: Operator, store: StoreDep, projects: ProjectsDep, name: str, version: str
-) -> CalibrationReport:
-    """The report of one project's version: its evidence, target and fit are its own."""
-    return _report(store, projects, principal.team, name, version)
-
-
-@project_router.post(
-    "/{name}/versions/guideline/{version}/calibrate",
-    response_model=CalibrationReport,
-    summary="Refit a project's guideline version now",
-)
-def project_calibrate(
-    principal: Operator, store: StoreDep, projects: ProjectsDep, name: str, version: str
-) -> CalibrationReport:
-    """Fit on every judged label of the project's version; later labels route by it."""
-    return _report(store, projects, principal.team, name, version, refit=True)
-
-
-@project_router.put(
-    "/{name}/versions/guideline/{version}/calibration",
-    response_model=CalibrationReport,
-    summary="Set a project's guideline version's target precision (and refit)",
-)
-def project_set_target(
-    principal: Operator,
-    store: StoreDep,
-    projects: ProjectsDep,
-    name: str,
-    version: str,
-    body: Annotated[CalibrationUpdate, Body()],
-) -> CalibrationReport:
-    """Change the target precision of one project's version; it is refitted at once."""
-    return _set_target(store, projects, principal, name, version, body)
+_add_routes(router, "/{task}/versions/{version}", _task_project, "the task's default project")
+_add_routes(project_router, "/{name}/versions/guideline/{version}", _named_project,
+            "any project of the team")
