@@ -6,7 +6,8 @@ simulated reviewer who gives the gold label (approve when the LLM was right, fix
 not), and enter the pool. The rest is then labeled twice in one run, side by side:
 without the pool, and with `similar_examples: {k: K}` over that pool. Printed per
 arm: quality, AUROC of the routing confidence, review rate, accepted precision, the
-examples shown and the prompt tokens per item (the difference is what the pool costs).
+examples shown and the prompt tokens per item and per call (the per-call difference is
+what the pool adds to each prompt; per item it also depends on how many samples are drawn).
 
     python bench/pool_stream.py --datasets DIR --tasks ner safety --limit 16 --backend local
 
@@ -88,6 +89,9 @@ def summary(task: Task, records: list[LabelRecord], gold: list[dict[str, Any]]) 
         "examples_per_item": fmean(len(r.examples) for r in records) if records else 0.0,
         "prompt_tokens_per_item": fmean(r.usage.prompt_tokens for r in records) if records else 0.0,
         "samples_per_item": fmean(r.samples_used for r in records) if records else 0.0,
+        # What the pool costs each call (an item may draw fewer samples with it).
+        "prompt_tokens_per_call": (sum(r.usage.prompt_tokens for r in records)
+                                   / max(1, sum(r.usage.calls for r in records))),
     }
 
 
@@ -132,10 +136,12 @@ async def run_task(args: argparse.Namespace, name: str) -> None:
                        ("accepted n", "accepted_n"), ("accepted precision", "accepted_precision"),
                        ("pool examples shown per item", "examples_per_item"),
                        ("samples per item", "samples_per_item"),
-                       ("prompt tokens per item", "prompt_tokens_per_item")]:
+                       ("prompt tokens per item", "prompt_tokens_per_item"),
+                       ("prompt tokens per call", "prompt_tokens_per_call")]:
         print(f"| {label} | {fmt(a[key])} | {fmt(b[key])} |")
     extra = b["prompt_tokens_per_item"] - a["prompt_tokens_per_item"]
-    print(f"extra prompt tokens per item with the pool: {extra:.1f}")
+    per_call = b["prompt_tokens_per_call"] - a["prompt_tokens_per_call"]
+    print(f"extra prompt tokens with the pool: {extra:.1f} per item, {per_call:.1f} per call")
     sys.stdout.flush()
     await plain.backend.aclose()
 

@@ -37,7 +37,7 @@ def build_backend(profile: BackendProfile) -> Backend:
 
 def backend_class(profile: BackendProfile) -> type[Backend]:
     """The class of the backend `profile.backend` names (no client is built)."""
-    name = profile.backend
+    name: str = profile.backend
     if name == "openai" and profile.options.get("client") == "sdk":
         name = "openai/sdk"
     try:

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 __all__ = ["copy_hashing", "recorded_sha256", "remember_sha256", "sha256_file", "sidecar_of"]
 
@@ -42,7 +42,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_hashing(sources: list[Path], target: BinaryIO) -> str:
+def copy_hashing(sources: list[Path], target: IO[bytes]) -> str:
     """Append the files to `target` in order; the hex sha256 of everything written."""
     digest = hashlib.sha256()
     for source in sources:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import openai
 
@@ -20,7 +20,7 @@ from llmlabel.backends.openai_http import _completion
 
 __all__ = ["OpenAIBatchApi"]
 
-_ENDPOINT = "/v1/chat/completions"
+_ENDPOINT: Final = "/v1/chat/completions"
 _RUNNING = {"validating", "in_progress", "finalizing", "cancelling"}
 # Results exist for these (expired and cancelled batches keep the lines they finished).
 _ENDED = {"completed", "expired", "cancelled"}

@@ -88,8 +88,7 @@ def make_labeler(task: str, backend: str | None, model: str | None, base_url: st
                  fixed_k: int | None, guideline_file: Path | None = None,
                  prompt_file: Path | None = None) -> tuple[Labeler, Settings]:
     """A labeler with built-in versions, or local files checked like a version pushed to the API."""
-    overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
-    settings = Settings(**overrides)
+    settings = settings_with(backend=backend, model=model, base_url=base_url)
     gv, guideline_text = _definition_text(guideline_file, "guideline", task, guideline_version)
     pv, prompt_text = _definition_text(prompt_file, "prompt", task, prompt_version)
     try:
@@ -327,6 +326,23 @@ def read_records(path: Path, golds: dict[str, Any]) -> tuple[list[LabelRecord], 
     return records, sum(1 for r in records if r.error is not None)
 
 
+def settings_with(*, backend: str | None, model: str | None, base_url: str | None) -> Settings:
+    """The environment's settings, with the options given on the command line on top."""
+    given = {"backend": backend, "model": model, "base_url": base_url}
+    # Only what was given: an omitted option keeps the environment's value or the default.
+    return Settings(**{k: v for k, v in given.items() if v})  # type: ignore[arg-type]
+
+
+def _entry(field: str, key: str) -> Callable[[EvalReport], float | None]:
+    """Reads `report.<field>[key]` (None when the report has no such entry)."""
+    return lambda report: getattr(report, field).get(key)
+
+
+def _bias(field: str) -> Callable[[EvalReport], float | None]:
+    """Reads one position-bias figure of a preference report."""
+    return lambda report: getattr(report.position_bias, field) if report.position_bias else None
+
+
 def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
     title = f"{report.task}: {report.n} items, {report.model}"
     table = Table(title=title)
@@ -343,11 +359,11 @@ def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
         table.add_row(name, *cells)
 
     for name in report.quality:
-        row(f"quality.{name}", lambda r, n=name: r.quality.get(n))
+        row(f"quality.{name}", _entry("quality", name))
     row("review rate", lambda r: r.review_rate)
     for name in report.auroc:
-        row(f"AUROC {name}", lambda r, n=name: r.auroc.get(n))
-        row(f"errors in lowest 20% ({name})", lambda r, n=name: r.errors_in_lowest_20pct.get(n))
+        row(f"AUROC {name}", _entry("auroc", name))
+        row(f"errors in lowest 20% ({name})", _entry("errors_in_lowest_20pct", name))
     row("samples per item", lambda r: r.samples_per_item)
     row("failed", lambda r: float(r.failed))
     if report.position_bias is not None:
@@ -355,7 +371,7 @@ def print_reports(report: EvalReport, replayed: EvalReport | None) -> None:
         for name, field in [("first-shown share", "first_shown_share"),
                             ("  chance (order-blind)", "chance_first_shown"),
                             ("order consistency", "order_consistency")]:
-            row(name, lambda r, f=field: getattr(r.position_bias, f) if r.position_bias else None)
+            row(name, _bias(field))
     Console().print(table)
 
 
@@ -373,8 +389,7 @@ def estimate_command(
     Renders the prompts of a sample of the items and counts their tokens; no provider is called.
     """
     items = read_items(in_path, limit)
-    overrides = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
-    settings = Settings(**overrides)
+    settings = settings_with(backend=backend, model=model, base_url=base_url)
     registry = VersionRegistry()
     task_impl = build_task(registry.guideline(task, guideline_version))
     prompt = registry.prompt(task, prompt_version)

@@ -215,9 +215,11 @@ class LabelingLoop:
                 # label; while the version has a target precision, accepted labels are
                 # drawn for audit. Only a stale cache entry costs a store call.
                 project = work.project or work.task
-                routing = cached_routing(work.team, project, labeler.guideline) or await (
-                    self.offload(routing_for, self.store, work.team, project, labeler.guideline)
-                )
+                routing = cached_routing(work.team, project, labeler.guideline)
+                if routing is None:
+                    routing = await self.offload(
+                        routing_for, self.store, work.team, project, labeler.guideline
+                    )
                 pool = await self.pool.pool_for(work, labeler, self.offload)
                 record = await labeler.label(
                     work.item_id, work.input, meter=meter, resume=work.partial, cache=cache,

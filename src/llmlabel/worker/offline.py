@@ -84,7 +84,9 @@ class OfflineRunner:
         for work in works:
             groups[(work.task, work.guideline_version, work.prompt_version)].append(work)
         for group in groups.values():
-            plans = [(work, work.partial or PartialLabel(), []) for work in group]
+            plans: list[tuple[WorkItem, PartialLabel, list[OfflineLine]]] = [
+                (work, work.partial or PartialLabel(), []) for work in group
+            ]
             await self._submit(plans, round_no=1)
 
     async def _submit(
