@@ -55,6 +55,9 @@ def _factory(settings: Settings, store: Store) -> LabelerFactory:
 
 # Errors that make one gold item unlabeled (counted as failed in the report), not the job.
 _ITEM_ERRORS = (InputError, BackendError, BudgetExceededError)
+# Later rounds for gold items whose provider calls failed, and the pause before each.
+_PROVIDER_ROUNDS = 2
+_ROUND_PAUSE_S = 2.0
 
 
 async def label_gold(
@@ -175,17 +178,38 @@ def _upload_of(gold_ids: list[str]) -> str:
 async def _label_all(
     labeler: Labeler, golds: list[GoldItem], concurrency: int, meter: SpendMeter
 ) -> list[tuple[GoldItem, LabelRecord | str]]:
-    """Each gold item with its record, or the error that kept it unlabeled."""
+    """Each gold item with its record, or the error that kept it unlabeled.
+
+    An item whose calls failed at the provider (after the backend's own retries)
+    is labeled again in up to `_PROVIDER_ROUNDS` later rounds, so a provider
+    storm does not leave gold items without an LLM label; every call of every
+    round is metered. Bad input and budget stops are final.
+    """
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def one(gold: GoldItem) -> tuple[GoldItem, LabelRecord | str]:
+    async def one(gold: GoldItem) -> tuple[GoldItem, LabelRecord | str, bool]:
         async with semaphore:
             try:
-                return gold, await labeler.label(gold.gold_id, gold.input, meter=meter)
+                return gold, await labeler.label(gold.gold_id, gold.input, meter=meter), False
+            except BackendError as exc:
+                return gold, f"{type(exc).__name__}: {exc}", True
             except _ITEM_ERRORS as exc:
-                return gold, f"{type(exc).__name__}: {exc}"
+                return gold, f"{type(exc).__name__}: {exc}", False
 
-    return list(await asyncio.gather(*(one(g) for g in golds)))
+    outcomes: dict[str, tuple[GoldItem, LabelRecord | str]] = {
+        g.gold_id: (g, "not labeled") for g in golds
+    }
+    todo = golds
+    for round_no in range(1 + _PROVIDER_ROUNDS):
+        if round_no:
+            await asyncio.sleep(_ROUND_PAUSE_S * round_no)
+        results = await asyncio.gather(*(one(g) for g in todo))
+        for gold, outcome, _ in results:
+            outcomes[gold.gold_id] = (gold, outcome)
+        todo = [gold for gold, _, retry in results if retry]
+        if not todo:
+            break
+    return list(outcomes.values())
 
 
 def _finish(
