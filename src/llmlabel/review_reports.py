@@ -35,10 +35,11 @@ from pydantic import BaseModel, Field
 
 from llmlabel.agreement import AgreementSummary, agreement_summary
 from llmlabel.domain import ItemState
-from llmlabel.errors import LlmlabelError, NotFoundError
+from llmlabel.errors import NotFoundError
 from llmlabel.feedback import FeedbackItem, FeedbackReport, build_feedback, snippet
 from llmlabel.guidelines import VersionRegistry
 from llmlabel.projects import Projects
+from llmlabel.projects.relabel import llm_label
 from llmlabel.projects.task_cache import TaskCache
 from llmlabel.reviewer_agreement import ReviewerAgreement, reviewer_agreement
 from llmlabel.store import Store
@@ -124,14 +125,8 @@ class ConsensusRecomputer:
     def __call__(self, item: ItemView) -> dict[str, Any] | None:
         """The label the LLM gave `item` (its stored label unless a reviewer replaced it)."""
         if item.source != "human":
-            return item.label
-        task = self._task(item)
-        if task is None or not item.samples:
-            return None
-        try:
-            return task.aggregate(task.validate_input(item.input), item.samples).label
-        except LlmlabelError:
-            return None
+            return item.label  # no task needed (nor loaded)
+        return llm_label(self._task(item), item)
 
 
 @dataclass
